@@ -1,0 +1,394 @@
+//! Settings, read in layers (later wins): the built-in defaults (the shipped `config/default.toml`,
+//! compiled in) → `config/default.toml` → `config/{environment}.toml` → `--config FILE` →
+//! `CONSILIUM__SECTION__KEY` environment variables. Validated once at startup with messages that name
+//! the key; passed down explicitly (no global).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use config::{Config, Environment, File, FileFormat};
+use secrecy::SecretString;
+use serde::Deserialize;
+
+const BUILT_IN_DEFAULTS: &str = include_str!("../config/default.toml");
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration could not be read: {0}")]
+    Load(#[from] config::ConfigError),
+    #[error("configuration key `{key}`: {message}")]
+    Invalid { key: &'static str, message: String },
+}
+
+fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        message: message.into(),
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub storage: StorageSettings,
+    pub keys: KeySettings,
+    pub intake: IntakeSettings,
+    pub deadlines: DeadlineSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct ServerSettings {
+    pub bind: String,
+    pub public_url: String,
+    pub environment: String,
+    pub workers: usize,
+}
+
+#[derive(Clone, Deserialize)]
+pub struct DatabaseSettings {
+    pub url: String,
+    pub max_connections: u32,
+}
+
+impl fmt::Debug for DatabaseSettings {
+    /// The URL may hold a password: show only its scheme.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scheme = self.url.split_once("://").map_or("", |(s, _)| s);
+        f.debug_struct("DatabaseSettings")
+            .field("url", &format_args!("{scheme}://***"))
+            .field("max_connections", &self.max_connections)
+            .finish()
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct StorageSettings {
+    pub backend: String,
+    pub fs: FsStorageSettings,
+    pub s3: S3StorageSettings,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct FsStorageSettings {
+    pub root: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct S3StorageSettings {
+    pub endpoint: String,
+    pub bucket: String,
+    pub region: String,
+    pub force_path_style: bool,
+}
+
+/// Key-encryption keys. `Debug` shows ids only (`SecretString` redacts values).
+#[derive(Clone, Debug, Deserialize)]
+pub struct KeySettings {
+    pub active: String,
+    #[serde(default)]
+    pub keks: BTreeMap<String, SecretString>,
+    #[serde(default)]
+    pub kek_files: BTreeMap<String, PathBuf>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct IntakeSettings {
+    pub max_file_bytes: u64,
+    pub max_images: usize,
+    pub max_reports: usize,
+    pub max_pixels: u64,
+    pub max_dicom_voxels: u64,
+    pub archive_max_entries: usize,
+    pub archive_max_inflated_bytes: u64,
+    pub archive_max_ratio: u64,
+    pub archive_max_depth: u32,
+    pub upload_budget_bytes: u64,
+    pub upload_budget_wait_seconds: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct DeadlineSettings {
+    pub time_zone: String,
+    pub bank_holidays: Vec<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct LogSettings {
+    pub format: String,
+    pub filter: String,
+}
+
+/// Where the storage backend is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StorageBackend {
+    Fs { root: PathBuf },
+    S3(S3StorageSettings),
+}
+
+impl Settings {
+    /// Reads every layer. `file` is the `--config` argument.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_from(Path::new("config"), file, environment_source())
+    }
+
+    /// Reads every layer with an explicit configuration directory and environment (for tests).
+    pub fn load_from(
+        config_dir: &Path,
+        file: Option<&Path>,
+        env: Environment,
+    ) -> Result<Self, ConfigError> {
+        let base = || {
+            Config::builder()
+                .add_source(File::from_str(BUILT_IN_DEFAULTS, FileFormat::Toml))
+                .add_source(File::from(config_dir.join("default.toml")).required(false))
+        };
+        // The environment name can itself come from any layer but the environment-specific file.
+        let mut first = base();
+        if let Some(file) = file {
+            first = first.add_source(File::from(file));
+        }
+        let environment: String = first
+            .add_source(env.clone())
+            .build()?
+            .get_string("server.environment")?;
+        if !environment
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(invalid(
+                "server.environment",
+                "must be letters, digits, - or _",
+            ));
+        }
+        let mut builder = base()
+            .add_source(File::from(config_dir.join(format!("{environment}.toml"))).required(false));
+        if let Some(file) = file {
+            builder = builder.add_source(File::from(file));
+        }
+        let settings: Settings = builder.add_source(env).build()?.try_deserialize()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.bind_addr()?;
+        if !matches!(self.server.environment.as_str(), "development" | "production" | "test") {
+            return Err(invalid(
+                "server.environment",
+                "must be development, production or test",
+            ));
+        }
+        if !(self.server.public_url.starts_with("http://")
+            || self.server.public_url.starts_with("https://"))
+        {
+            return Err(invalid("server.public_url", "must start with http:// or https://"));
+        }
+        if self.is_production() && !self.server.public_url.starts_with("https://") {
+            return Err(invalid(
+                "server.public_url",
+                "production links must be served over https://",
+            ));
+        }
+        self.storage_backend()?;
+        self.database_url()?;
+        self.bank_holidays()?;
+        self.time_zone()?;
+        if self.intake.max_file_bytes == 0 {
+            return Err(invalid("intake.max_file_bytes", "must be positive"));
+        }
+        if self.intake.upload_budget_bytes < 2 * self.intake.max_file_bytes {
+            return Err(invalid(
+                "intake.upload_budget_bytes",
+                "must hold at least one file and its encrypted copy (2 x intake.max_file_bytes)",
+            ));
+        }
+        if self.intake.max_images == 0 {
+            return Err(invalid("intake.max_images", "must be at least 1"));
+        }
+        Ok(())
+    }
+
+    pub fn is_production(&self) -> bool {
+        self.server.environment == "production"
+    }
+
+    pub fn bind_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.server
+            .bind
+            .parse()
+            .map_err(|_| invalid("server.bind", "must be HOST:PORT, e.g. 127.0.0.1:8080"))
+    }
+
+    pub fn database_url(&self) -> Result<String, ConfigError> {
+        let url = if self.database.url.is_empty() {
+            format!("sqlite://{}/consilium.db", self.data_dir.display())
+        } else {
+            self.database.url.clone()
+        };
+        if url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(url)
+        } else {
+            Err(invalid("database.url", "must start with sqlite:// or postgres://"))
+        }
+    }
+
+    pub fn storage_backend(&self) -> Result<StorageBackend, ConfigError> {
+        match self.storage.backend.as_str() {
+            "fs" => {
+                let root = if self.storage.fs.root.is_empty() {
+                    self.data_dir.join("blobs")
+                } else {
+                    PathBuf::from(&self.storage.fs.root)
+                };
+                Ok(StorageBackend::Fs { root })
+            }
+            "s3" => {
+                if self.storage.s3.bucket.is_empty() {
+                    return Err(invalid("storage.s3.bucket", "must be set for the s3 backend"));
+                }
+                Ok(StorageBackend::S3(self.storage.s3.clone()))
+            }
+            _ => Err(invalid("storage.backend", "must be fs or s3")),
+        }
+    }
+
+    pub fn bank_holidays(&self) -> Result<Vec<NaiveDate>, ConfigError> {
+        self.deadlines
+            .bank_holidays
+            .iter()
+            .map(|d| {
+                d.trim().parse().map_err(|_| {
+                    invalid(
+                        "deadlines.bank_holidays",
+                        format!("`{d}` is not a YYYY-MM-DD date"),
+                    )
+                })
+            })
+            .collect()
+    }
+
+    pub fn time_zone(&self) -> Result<chrono_tz::Tz, ConfigError> {
+        self.deadlines
+            .time_zone
+            .parse()
+            .map_err(|_| invalid("deadlines.time_zone", "must be an IANA time zone name"))
+    }
+}
+
+/// `CONSILIUM__SECTION__KEY` variables from the process environment.
+pub fn environment_source() -> Environment {
+    environment_from(None)
+}
+
+/// `CONSILIUM__SECTION__KEY` variables from `vars`, or from the process environment when `None`.
+pub fn environment_from(vars: Option<std::collections::HashMap<String, String>>) -> Environment {
+    Environment::with_prefix("CONSILIUM")
+        .prefix_separator("__")
+        .separator("__")
+        .try_parsing(true)
+        .list_separator(",")
+        .with_list_parse_key("deadlines.bank_holidays")
+        .source(vars)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn env(vars: &[(&str, &str)]) -> Environment {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        environment_from(Some(map))
+    }
+
+    #[test]
+    fn built_in_defaults_match_the_design() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Settings::load_from(dir.path(), None, env(&[])).unwrap();
+        assert_eq!(s.server.bind, "127.0.0.1:8080");
+        assert_eq!(s.intake.max_file_bytes, 8_388_608);
+        assert_eq!(s.intake.max_images, 3);
+        assert_eq!(s.database_url().unwrap(), "sqlite://data/consilium.db");
+        assert_eq!(
+            s.storage_backend().unwrap(),
+            StorageBackend::Fs {
+                root: PathBuf::from("data/blobs")
+            }
+        );
+    }
+
+    #[test]
+    fn layers_apply_in_order_and_environment_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("default.toml"),
+            "[server]\nbind = \"127.0.0.1:9000\"\npublic_url = \"http://a\"\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("test.toml"),
+            "[server]\npublic_url = \"http://from-env-file\"\n",
+        )
+        .unwrap();
+        let extra = dir.path().join("extra.toml");
+        std::fs::write(&extra, "[intake]\nmax_images = 5\n").unwrap();
+        let s = Settings::load_from(
+            dir.path(),
+            Some(&extra),
+            env(&[
+                ("CONSILIUM__SERVER__ENVIRONMENT", "test"),
+                ("CONSILIUM__INTAKE__MAX_FILE_BYTES", "1048576"),
+                ("CONSILIUM__DEADLINES__BANK_HOLIDAYS", "2030-01-01,2030-12-25"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.server.bind, "127.0.0.1:9000");
+        assert_eq!(s.server.public_url, "http://from-env-file");
+        assert_eq!(s.intake.max_images, 5);
+        assert_eq!(s.intake.max_file_bytes, 1_048_576);
+        assert_eq!(s.bank_holidays().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn invalid_values_name_their_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = Settings::load_from(dir.path(), None, env(&[("CONSILIUM__SERVER__BIND", "nope")]))
+            .unwrap_err();
+        assert!(err.to_string().contains("server.bind"), "{err}");
+        let err = Settings::load_from(
+            dir.path(),
+            None,
+            env(&[("CONSILIUM__STORAGE__BACKEND", "ftp")]),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("storage.backend"), "{err}");
+    }
+
+    #[test]
+    fn secrets_are_not_printed() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Settings::load_from(
+            dir.path(),
+            None,
+            env(&[
+                ("CONSILIUM__KEYS__KEKS__K1", "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3I="),
+                ("CONSILIUM__DATABASE__URL", "postgres://u:hunter2@db/x"),
+            ]),
+        )
+        .unwrap();
+        let printed = format!("{s:?}");
+        assert!(!printed.contains("c2VjcmV0"), "{printed}");
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(s.keys.keks.contains_key("k1"));
+    }
+}

@@ -1,0 +1,450 @@
+//! `Repository` over SQLite or PostgreSQL. One body of SQL serves both: `with_pool!` expands each
+//! method once per driver, so the two cannot drift apart.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::Row;
+
+use super::records::{CaseRecord, CaseSummary, DocumentRecord};
+use super::{DbError, Repository};
+use crate::domain::audit::{AuditRecord, chain_hash, timestamp_text};
+use crate::domain::{
+    AuditEvent, CaseId, CaseStatus, ContactPreference, DocumentCategory, DocumentId, Reference,
+    ServiceTier, Sponsor,
+};
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+pub struct SqlRepository {
+    pool: Pool,
+}
+
+/// Runs `$body` with `$p` bound to whichever pool this repository holds.
+macro_rules! with_pool {
+    ($self:ident, $p:ident => $body:expr) => {
+        match &$self.pool {
+            Pool::Sqlite($p) => $body,
+            Pool::Postgres($p) => $body,
+        }
+    };
+}
+
+/// Appends one audit event inside an open transaction. The head row is updated first, which takes
+/// its lock before anything is read: concurrent appends queue up and the chain stays linear.
+macro_rules! append_in_tx {
+    ($tx:expr, $event:expr) => {{
+        let event: &AuditEvent = $event;
+        let head = sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, last_hash")
+            .fetch_one(&mut *$tx)
+            .await?;
+        let seq: i64 = head.try_get("seq")?;
+        let previous: Vec<u8> = head.try_get("last_hash")?;
+        let mut record = AuditRecord {
+            seq,
+            at: timestamp_text(event.at),
+            actor: event.actor.to_wire(),
+            action: event.action.as_str().to_owned(),
+            case_id: event.case_id.map(|c| c.to_string()),
+            document_id: event.document_id.map(|d| d.to_string()),
+            link_id: event.link_id.clone(),
+            client: event.client.clone(),
+            outcome: event.outcome.as_str().to_owned(),
+            hash: Vec::new(),
+        };
+        record.hash = chain_hash(&previous, &record);
+        sqlx::query(
+            "INSERT INTO audit_events (seq, at, actor, action, case_id, document_id, link_id, client, outcome, hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(record.seq)
+        .bind(&record.at)
+        .bind(&record.actor)
+        .bind(&record.action)
+        .bind(&record.case_id)
+        .bind(&record.document_id)
+        .bind(&record.link_id)
+        .bind(&record.client)
+        .bind(&record.outcome)
+        .bind(&record.hash)
+        .execute(&mut *$tx)
+        .await?;
+        sqlx::query("UPDATE audit_head SET last_hash = $1 WHERE id = 1")
+            .bind(&record.hash)
+            .execute(&mut *$tx)
+            .await?;
+    }};
+}
+
+impl SqlRepository {
+    /// Connects by URL scheme (`sqlite://…` or `postgres://…`) and runs the migrations.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, DbError> {
+        let pool = if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(10));
+            if let Some(parent) = options.get_filename().parent() {
+                if !parent.as_os_str().is_empty() {
+                    std::fs::create_dir_all(parent)
+                        .map_err(|e| DbError::Unavailable(sqlx::Error::Io(e)))?;
+                }
+            }
+            let pool = SqlitePoolOptions::new()
+                .max_connections(max_connections)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(options)
+                .await?;
+            SQLITE_MIGRATIONS.run(&pool).await?;
+            Pool::Sqlite(pool)
+        } else {
+            let pool = PgPoolOptions::new()
+                .max_connections(max_connections)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect(url)
+                .await?;
+            POSTGRES_MIGRATIONS.run(&pool).await?;
+            Pool::Postgres(pool)
+        };
+        Ok(Self { pool })
+    }
+
+    pub fn driver_name(&self) -> &'static str {
+        match self.pool {
+            Pool::Sqlite(_) => "sqlite",
+            Pool::Postgres(_) => "postgres",
+        }
+    }
+
+    pub async fn close(&self) {
+        with_pool!(self, p => p.close().await);
+    }
+}
+
+fn corrupt(what: &str) -> DbError {
+    DbError::Corrupt(what.to_owned())
+}
+
+fn parse_time(text: &str) -> Result<DateTime<Utc>, DbError> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| corrupt("timestamp"))
+}
+
+fn parse_with<T>(text: &str, what: &str, parse: impl FnOnce(&str) -> Option<T>) -> Result<T, DbError> {
+    parse(text).ok_or_else(|| corrupt(what))
+}
+
+fn case_summary<R: Row>(row: &R) -> Result<CaseSummary, DbError>
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    String: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let get = |col: &str| -> Result<String, DbError> { Ok(row.try_get::<String, _>(col)?) };
+    Ok(CaseSummary {
+        id: parse_with(&get("id")?, "case id", |s| s.parse().ok())?,
+        reference: parse_with(&get("reference")?, "reference", Reference::parse)?,
+        status: parse_with(&get("status")?, "status", CaseStatus::parse)?,
+        service: parse_with(&get("service")?, "service", ServiceTier::parse)?,
+        received_at: parse_time(&get("received_at")?)?,
+        contact_by: parse_time(&get("contact_by")?)?,
+    })
+}
+
+fn case_record<R: Row>(row: &R) -> Result<CaseRecord, DbError>
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    String: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Vec<u8>: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Option<Vec<u8>>: for<'r> sqlx::Decode<'r, R::Database>,
+{
+    let summary = case_summary(row)?;
+    let text = |col: &str| -> Result<String, DbError> { Ok(row.try_get::<String, _>(col)?) };
+    let bytes = |col: &str| -> Result<Vec<u8>, DbError> { Ok(row.try_get::<Vec<u8>, _>(col)?) };
+    let maybe = |col: &str| -> Result<Option<Vec<u8>>, DbError> {
+        Ok(row.try_get::<Option<Vec<u8>>, _>(col)?)
+    };
+    Ok(CaseRecord {
+        id: summary.id,
+        reference: summary.reference,
+        status: summary.status,
+        service: summary.service,
+        received_at: summary.received_at,
+        contact_by: summary.contact_by,
+        contact_preference: parse_with(&text("contact_preference")?, "contact preference", ContactPreference::parse)?,
+        sponsor: parse_with(&text("sponsor")?, "sponsor", Sponsor::parse)?,
+        kek_id: text("kek_id")?,
+        wrapped_key: bytes("wrapped_key")?,
+        full_name_enc: bytes("full_name")?,
+        email_enc: bytes("email")?,
+        phone_enc: maybe("phone")?,
+        condition_enc: bytes("condition")?,
+        sponsor_reference_enc: maybe("sponsor_reference")?,
+    })
+}
+
+fn document_record<R: Row>(row: &R) -> Result<DocumentRecord, DbError>
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    String: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Vec<u8>: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let text = |col: &str| -> Result<String, DbError> { Ok(row.try_get::<String, _>(col)?) };
+    Ok(DocumentRecord {
+        id: parse_with(&text("id")?, "document id", |s| s.parse().ok())?,
+        case_id: parse_with(&text("case_id")?, "case id", |s| s.parse().ok())?,
+        category: parse_with(&text("category")?, "category", DocumentCategory::parse)?,
+        media_type: text("media_type")?,
+        size: u64::try_from(row.try_get::<i64, _>("size")?).map_err(|_| corrupt("size"))?,
+        sha256: text("sha256")?,
+        filename_enc: row.try_get::<Vec<u8>, _>("filename")?,
+        object_key: text("object_key")?,
+        created_at: parse_time(&text("created_at")?)?,
+    })
+}
+
+fn audit_record<R: Row>(row: &R) -> Result<AuditRecord, DbError>
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    String: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Option<String>: for<'r> sqlx::Decode<'r, R::Database>,
+    Vec<u8>: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(AuditRecord {
+        seq: row.try_get("seq")?,
+        at: row.try_get("at")?,
+        actor: row.try_get("actor")?,
+        action: row.try_get("action")?,
+        case_id: row.try_get("case_id")?,
+        document_id: row.try_get("document_id")?,
+        link_id: row.try_get("link_id")?,
+        client: row.try_get("client")?,
+        outcome: row.try_get("outcome")?,
+        hash: row.try_get("hash")?,
+    })
+}
+
+const CASE_COLUMNS: &str = "id, reference, status, service, contact_preference, sponsor, received_at, contact_by, \
+     kek_id, wrapped_key, full_name, email, phone, condition, sponsor_reference";
+const DOCUMENT_COLUMNS: &str =
+    "id, case_id, category, media_type, size, sha256, filename, object_key, created_at";
+const AUDIT_COLUMNS: &str = "seq, at, actor, action, case_id, document_id, link_id, client, outcome, hash";
+
+#[async_trait]
+impl Repository for SqlRepository {
+    async fn ping(&self) -> Result<(), DbError> {
+        with_pool!(self, p => { sqlx::query("SELECT 1").execute(p).await?; });
+        Ok(())
+    }
+
+    async fn create_case(
+        &self,
+        case: &CaseRecord,
+        documents: &[DocumentRecord],
+        events: &[AuditEvent],
+    ) -> Result<(), DbError> {
+        with_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            sqlx::query(&format!(
+                "INSERT INTO cases ({CASE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+            ))
+            .bind(case.id.to_string())
+            .bind(case.reference.as_str())
+            .bind(case.status.as_str())
+            .bind(case.service.as_str())
+            .bind(case.contact_preference.as_str())
+            .bind(case.sponsor.as_str())
+            .bind(timestamp_text(case.received_at))
+            .bind(timestamp_text(case.contact_by))
+            .bind(&case.kek_id)
+            .bind(&case.wrapped_key)
+            .bind(&case.full_name_enc)
+            .bind(&case.email_enc)
+            .bind(&case.phone_enc)
+            .bind(&case.condition_enc)
+            .bind(&case.sponsor_reference_enc)
+            .execute(&mut *tx)
+            .await?;
+            for doc in documents {
+                sqlx::query(&format!(
+                    "INSERT INTO documents ({DOCUMENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+                ))
+                .bind(doc.id.to_string())
+                .bind(doc.case_id.to_string())
+                .bind(doc.category.as_str())
+                .bind(&doc.media_type)
+                .bind(i64::try_from(doc.size).map_err(|_| corrupt("size"))?)
+                .bind(&doc.sha256)
+                .bind(&doc.filename_enc)
+                .bind(&doc.object_key)
+                .bind(timestamp_text(doc.created_at))
+                .execute(&mut *tx)
+                .await?;
+            }
+            for event in events {
+                append_in_tx!(tx, event);
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    async fn list_cases(
+        &self,
+        status: Option<CaseStatus>,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<CaseSummary>, DbError> {
+        with_pool!(self, p => {
+            let rows = sqlx::query(
+                "SELECT id, reference, status, service, received_at, contact_by FROM cases \
+                 WHERE ($1 IS NULL OR status = $1) ORDER BY received_at DESC, id DESC LIMIT $2 OFFSET $3",
+            )
+            .bind(status.map(CaseStatus::as_str))
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(p)
+            .await?;
+            rows.iter().map(case_summary).collect()
+        })
+    }
+
+    async fn get_case(&self, id: CaseId) -> Result<Option<CaseRecord>, DbError> {
+        with_pool!(self, p => {
+            let row = sqlx::query(&format!("SELECT {CASE_COLUMNS} FROM cases WHERE id = $1"))
+                .bind(id.to_string())
+                .fetch_optional(p)
+                .await?;
+            row.as_ref().map(case_record).transpose()
+        })
+    }
+
+    async fn case_documents(&self, id: CaseId) -> Result<Vec<DocumentRecord>, DbError> {
+        with_pool!(self, p => {
+            let rows = sqlx::query(&format!(
+                "SELECT {DOCUMENT_COLUMNS} FROM documents WHERE case_id = $1 ORDER BY created_at, id"
+            ))
+            .bind(id.to_string())
+            .fetch_all(p)
+            .await?;
+            rows.iter().map(document_record).collect()
+        })
+    }
+
+    async fn get_document(&self, id: DocumentId) -> Result<Option<DocumentRecord>, DbError> {
+        with_pool!(self, p => {
+            let row = sqlx::query(&format!("SELECT {DOCUMENT_COLUMNS} FROM documents WHERE id = $1"))
+                .bind(id.to_string())
+                .fetch_optional(p)
+                .await?;
+            row.as_ref().map(document_record).transpose()
+        })
+    }
+
+    async fn append_audit(&self, event: &AuditEvent) -> Result<(), DbError> {
+        with_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            append_in_tx!(tx, event);
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    async fn audit_records(&self, case: Option<CaseId>) -> Result<Vec<AuditRecord>, DbError> {
+        with_pool!(self, p => {
+            let rows = sqlx::query(&format!(
+                "SELECT {AUDIT_COLUMNS} FROM audit_events WHERE ($1 IS NULL OR case_id = $1) ORDER BY seq"
+            ))
+            .bind(case.map(|c| c.to_string()))
+            .fetch_all(p)
+            .await?;
+            rows.iter().map(audit_record).collect()
+        })
+    }
+
+    async fn create_admin_token(&self, name: &str, token_hash: &str) -> Result<(), DbError> {
+        with_pool!(self, p => {
+            sqlx::query("INSERT INTO admin_tokens (name, token_hash, created_at) VALUES ($1, $2, $3)")
+                .bind(name)
+                .bind(token_hash)
+                .bind(timestamp_text(Utc::now()))
+                .execute(p)
+                .await?;
+        });
+        Ok(())
+    }
+
+    async fn admin_token_name(&self, token_hash: &str) -> Result<Option<String>, DbError> {
+        with_pool!(self, p => {
+            let row = sqlx::query("SELECT name FROM admin_tokens WHERE token_hash = $1")
+                .bind(token_hash)
+                .fetch_optional(p)
+                .await?;
+            Ok(row.map(|r| r.try_get::<String, _>("name")).transpose()?)
+        })
+    }
+
+    async fn wrapped_case_keys(&self) -> Result<Vec<(CaseId, String, Vec<u8>)>, DbError> {
+        with_pool!(self, p => {
+            let rows = sqlx::query("SELECT id, kek_id, wrapped_key FROM cases ORDER BY id")
+                .fetch_all(p)
+                .await?;
+            rows.iter()
+                .map(|r| {
+                    let id: String = r.try_get("id")?;
+                    Ok((
+                        parse_with(&id, "case id", |s| s.parse().ok())?,
+                        r.try_get("kek_id")?,
+                        r.try_get("wrapped_key")?,
+                    ))
+                })
+                .collect()
+        })
+    }
+
+    async fn update_case_key(&self, id: CaseId, kek_id: &str, wrapped: &[u8]) -> Result<(), DbError> {
+        with_pool!(self, p => {
+            sqlx::query("UPDATE cases SET kek_id = $1, wrapped_key = $2 WHERE id = $3")
+                .bind(kek_id)
+                .bind(wrapped)
+                .bind(id.to_string())
+                .execute(p)
+                .await?;
+        });
+        Ok(())
+    }
+
+    async fn document_object_keys(&self) -> Result<Vec<String>, DbError> {
+        with_pool!(self, p => {
+            let rows = sqlx::query("SELECT object_key FROM documents ORDER BY object_key")
+                .fetch_all(p)
+                .await?;
+            Ok(rows.iter().map(|r| r.try_get("object_key")).collect::<Result<_, _>>()?)
+        })
+    }
+
+    async fn counts(&self) -> Result<(i64, i64), DbError> {
+        with_pool!(self, p => {
+            let row = sqlx::query(
+                "SELECT (SELECT COUNT(*) FROM cases) AS cases, (SELECT COUNT(*) FROM documents) AS documents",
+            )
+            .fetch_one(p)
+            .await?;
+            Ok((row.try_get("cases")?, row.try_get("documents")?))
+        })
+    }
+}

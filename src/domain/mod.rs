@@ -1,0 +1,16 @@
+//! The service's vocabulary: ids, cases, documents, deadlines and the audit chain.
+//! Nothing here knows about HTTP, SQL or object storage.
+
+pub mod audit;
+pub mod case;
+pub mod deadline;
+pub mod ids;
+pub mod reference;
+
+pub use audit::{AuditAction, AuditActor, AuditEvent, AuditOutcome, GENESIS_HASH};
+pub use case::{
+    CaseStatus, ContactPreference, DocumentCategory, EmailAddress, ServiceTier, Sponsor,
+};
+pub use deadline::WorkingCalendar;
+pub use ids::{CaseId, DocumentId, ObjectKey};
+pub use reference::Reference;

@@ -1,0 +1,108 @@
+//! The HTTP surface: actix routes, role extractors, problem+json mapping, security headers, pages.
+
+mod admin;
+mod middleware;
+mod openapi;
+mod ops;
+mod pages;
+pub mod problem;
+mod requests;
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::{App, HttpRequest, HttpServer, web};
+use tracing_actix_web::TracingLogger;
+
+use crate::services::{ServiceError, Services};
+use problem::ApiError;
+
+/// A bound, configured server: `build` binds and reports the port; `run_until_stopped` serves.
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    /// Binds `settings.server.bind` (port 0 picks a free port).
+    pub fn build(services: Arc<Services>) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(services.settings.server.bind.as_str())?;
+        Self::with_listener(services, listener)
+    }
+
+    pub fn with_listener(services: Arc<Services>, listener: TcpListener) -> std::io::Result<Self> {
+        let port = listener.local_addr()?.port();
+        let workers = services.settings.server.workers;
+        let data = web::Data::from(services);
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .app_data(web::JsonConfig::default().limit(1 << 20).error_handler(|e, _| {
+                    ApiError(ServiceError::Malformed(e.to_string())).into()
+                }))
+                .app_data(web::PathConfig::default().error_handler(|_, _| ApiError(ServiceError::NotFound).into()))
+                .app_data(web::QueryConfig::default().error_handler(|e, _| {
+                    ApiError(ServiceError::InvalidField {
+                        field: "query".into(),
+                        message: e.to_string(),
+                    })
+                    .into()
+                }))
+                .wrap(actix_web::middleware::from_fn(middleware::negotiate_and_measure))
+                .wrap(TracingLogger::<middleware::RedactedRootSpan>::new())
+                .configure(routes)
+                .default_service(web::to(not_found))
+        })
+        .listen(listener)?
+        .shutdown_timeout(30);
+        if workers > 0 {
+            server = server.workers(workers);
+        }
+        Ok(Self {
+            port,
+            server: server.run(),
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    pub fn into_server(self) -> Server {
+        self.server
+    }
+}
+
+fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::get().to(pages::request_form))
+        .route("/problems/{code}", web::get().to(pages::problem_page))
+        .route("/healthz", web::get().to(ops::healthz))
+        .route("/readyz", web::get().to(ops::readyz))
+        .route("/metrics", web::get().to(ops::metrics))
+        .route("/api/openapi.json", web::get().to(openapi::document))
+        .route("/api/v1/requests", web::post().to(requests::submit))
+        .route("/api/v1/cases", web::get().to(admin::list_cases))
+        .route("/api/v1/cases/{case_id}", web::get().to(admin::get_case))
+        .route(
+            "/api/v1/documents/{document_id}/content",
+            web::get().to(admin::document_content),
+        );
+}
+
+async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError(ServiceError::NotFound))
+}
+
+/// The client's address as the socket sees it (proxies' headers are not trusted).
+pub(crate) fn client_address(req: &HttpRequest) -> Option<String> {
+    req.peer_addr().map(|a| a.ip().to_string())
+}

@@ -1,0 +1,46 @@
+//! `/api/openapi.json`, generated from the handlers' annotations so it cannot drift from the code.
+
+use actix_web::HttpResponse;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::{admin, ops, problem, requests};
+use crate::domain::{CaseStatus, ContactPreference, DocumentCategory, ServiceTier, Sponsor};
+use crate::services::cases::{CaseList, CaseListItem, CaseView, DocumentView, PatientDetails};
+use crate::services::submit::{Receipt, StoredDocument};
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Consilium", description = "Secure records-and-imaging transfer for second medical opinions"),
+    paths(
+        requests::submit,
+        admin::list_cases,
+        admin::get_case,
+        admin::document_content,
+        ops::healthz,
+        ops::readyz,
+        ops::metrics,
+    ),
+    components(schemas(
+        problem::Problem, Receipt, StoredDocument, CaseList, CaseListItem, CaseView, DocumentView,
+        PatientDetails, CaseStatus, ContactPreference, DocumentCategory, ServiceTier, Sponsor,
+    )),
+    modifiers(&BearerAuth)
+)]
+pub struct ApiDoc;
+
+pub async fn document() -> HttpResponse {
+    HttpResponse::Ok().json(ApiDoc::openapi())
+}

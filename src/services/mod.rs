@@ -1,0 +1,171 @@
+//! Use cases: submit a request, read a case, stream a document, manage admin tokens and keys.
+//! Handlers call these; these call the repositories, the blob store and crypto.
+
+pub mod admin;
+pub mod budget;
+pub mod cases;
+pub mod documents;
+pub mod keys;
+pub mod submit;
+
+use std::sync::Arc;
+
+use crate::config::Settings;
+use crate::crypto::{CaseKey, KekId, KeyRing, WrappedCaseKey};
+use crate::db::{DbError, Repository, SqlRepository};
+use crate::domain::{CaseId, WorkingCalendar};
+use crate::intake::{ArchiveLimits, Policy};
+use crate::storage::{self, BlobStore, StorageError};
+use crate::telemetry::Metrics;
+use budget::UploadBudget;
+
+/// Errors of the use cases. Each user-facing variant maps to one problem `code` in `http::problem`;
+/// `Internal` is opaque to clients and logged.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("field `{field}` is invalid: {message}")]
+    InvalidField { field: String, message: String },
+    #[error("terms not accepted")]
+    TermsNotAccepted,
+    #[error("too many images (limit {limit})")]
+    TooManyImages { limit: usize },
+    #[error("too many files in `{field}` (limit {limit})")]
+    TooManyFiles { field: &'static str, limit: usize },
+    #[error("the imaging tier needs at least one image")]
+    ImagesRequired,
+    #[error("file over {limit_bytes} bytes")]
+    FileTooLarge { filename: String, limit_bytes: u64 },
+    #[error("request body over {limit_bytes} bytes")]
+    RequestTooLarge { limit_bytes: u64 },
+    #[error("extension not allowed")]
+    ExtensionNotAllowed { filename: String, allowed: Vec<String> },
+    #[error("content does not match the extension")]
+    ContentMismatch { filename: String, detected: String },
+    #[error("archive rejected: {reason}")]
+    ArchiveRejected { filename: String, reason: String },
+    #[error("image rejected: {reason}")]
+    ImageRejected { filename: String, reason: String },
+    #[error("malformed request: {0}")]
+    Malformed(String),
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    #[error("not found")]
+    NotFound,
+    #[error("unauthorized")]
+    Unauthorized,
+    #[error("a stored blob failed to verify")]
+    Integrity,
+    #[error("temporarily unavailable: {reason}")]
+    Unavailable { reason: String, retry_after_seconds: u64 },
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<DbError> for ServiceError {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::Unavailable(inner) => Self::Unavailable {
+                reason: format!("database: {inner}"),
+                retry_after_seconds: 5,
+            },
+            other => Self::Internal(format!("database: {other}")),
+        }
+    }
+}
+
+impl From<StorageError> for ServiceError {
+    fn from(e: StorageError) -> Self {
+        match e {
+            StorageError::NotFound => Self::Internal("blob missing for a stored document".into()),
+            StorageError::Unavailable(reason) => Self::Unavailable {
+                reason: format!("storage: {reason}"),
+                retry_after_seconds: 5,
+            },
+            StorageError::Io(io) => Self::Internal(format!("storage: {io}")),
+        }
+    }
+}
+
+/// Everything a use case needs, built once at startup and shared by every worker.
+pub struct Services {
+    pub settings: Settings,
+    pub repo: Arc<dyn Repository>,
+    pub blobs: Arc<dyn BlobStore>,
+    pub keys: KeyRing,
+    pub calendar: WorkingCalendar,
+    pub budget: UploadBudget,
+    pub metrics: Metrics,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("database: {0}")]
+    Database(#[from] DbError),
+    #[error("storage: {0}")]
+    Storage(#[from] StorageError),
+    #[error("keys: {0}")]
+    Keys(String),
+}
+
+impl Services {
+    /// Connects to the database and storage the settings name, and loads the key ring.
+    pub async fn connect(settings: Settings) -> Result<Self, StartupError> {
+        let keys = keys::load_key_ring(&settings).map_err(StartupError::Keys)?;
+        let repo = SqlRepository::connect(&settings.database_url()?, settings.database.max_connections).await?;
+        let blobs = storage::open(&settings.storage_backend()?).await?;
+        Self::assemble(settings, Arc::new(repo), blobs, keys)
+    }
+
+    /// Builds from parts (tests use this with their own stores).
+    pub fn assemble(
+        settings: Settings,
+        repo: Arc<dyn Repository>,
+        blobs: Arc<dyn BlobStore>,
+        keys: KeyRing,
+    ) -> Result<Self, StartupError> {
+        let calendar = WorkingCalendar::new(settings.time_zone()?, settings.bank_holidays()?);
+        let budget = UploadBudget::new(
+            settings.intake.upload_budget_bytes,
+            std::time::Duration::from_secs(settings.intake.upload_budget_wait_seconds),
+        );
+        Ok(Self {
+            settings,
+            repo,
+            blobs,
+            keys,
+            calendar,
+            budget,
+            metrics: Metrics::new(),
+        })
+    }
+
+    /// The intake policy for one upload field, from configuration.
+    pub fn intake_policy(&self, allow_dicom: bool) -> Policy {
+        let i = &self.settings.intake;
+        Policy {
+            max_file_bytes: i.max_file_bytes,
+            allow_dicom,
+            max_pixels: i.max_pixels,
+            max_dicom_voxels: i.max_dicom_voxels,
+            archive: ArchiveLimits {
+                max_entries: i.archive_max_entries,
+                max_total_inflated: i.archive_max_inflated_bytes,
+                max_ratio: i.archive_max_ratio,
+                max_depth: i.archive_max_depth,
+            },
+        }
+    }
+
+    /// Unwraps a case's key from its stored form.
+    pub fn case_key(&self, case: CaseId, kek_id: &str, wrapped: &[u8]) -> Result<CaseKey, ServiceError> {
+        let wrapped = WrappedCaseKey {
+            kek_id: KekId::parse(kek_id).map_err(|e| ServiceError::Internal(e.to_string()))?,
+            bytes: wrapped.to_vec(),
+        };
+        self.keys
+            .unwrap(&case.to_string(), &wrapped)
+            .map_err(|e| ServiceError::Internal(format!("case key of {case}: {e}")))
+    }
+}

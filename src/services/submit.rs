@@ -1,0 +1,567 @@
+//! Submitting a second-opinion request: every file is checked, hashed, sealed under a fresh case key
+//! and stored as it arrives (so memory holds one file at a time); the case row, its documents and the
+//! audit events are then committed in one transaction. All or nothing: any failure deletes the blobs
+//! this submission wrote, and no row exists until the end.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use ring::digest;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::{ServiceError, Services};
+use crate::crypto::{CaseKey, encrypt_field, seal_blob};
+use crate::db::{CaseRecord, DbError, DocumentRecord};
+use crate::domain::{
+    AuditAction, AuditActor, AuditEvent, AuditOutcome, CaseId, CaseStatus, ContactPreference,
+    DocumentCategory, DocumentId, EmailAddress, ObjectKey, Reference, ServiceTier, Sponsor,
+};
+use crate::intake::{self, Field, Filename, IntakeError};
+use crate::storage::BlobStore;
+
+/// What the patient is told once the request is stored.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct Receipt {
+    pub reference: String,
+    pub case_id: CaseId,
+    pub received_at: DateTime<Utc>,
+    pub contact_by: DateTime<Utc>,
+    pub documents: Vec<StoredDocument>,
+}
+
+/// One stored file, as reported back to its uploader.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct StoredDocument {
+    pub id: DocumentId,
+    pub filename: String,
+    pub category: DocumentCategory,
+    pub media_type: String,
+    pub size: u64,
+    pub sha256: String,
+}
+
+struct StoredFile {
+    document: StoredDocument,
+    object_key: ObjectKey,
+    /// Set when the file is acceptable only in the imaging tier (DICOM), with the error to give
+    /// if the request turns out not to be for that tier.
+    imaging_only: Option<ServiceError>,
+}
+
+/// The context string binding an encrypted field to its row and column.
+pub fn field_context(case: CaseId, column: &str) -> String {
+    format!("case/{case}/{column}")
+}
+
+pub fn document_field_context(document: DocumentId, column: &str) -> String {
+    format!("document/{document}/{column}")
+}
+
+/// A request being received.
+pub struct Submission {
+    services: Arc<Services>,
+    case_id: CaseId,
+    case_key: CaseKey,
+    client: Option<String>,
+    service_hint: Option<ServiceTier>,
+    files: Vec<StoredFile>,
+    images: usize,
+    reports: usize,
+    letters: usize,
+    finished: bool,
+}
+
+impl Submission {
+    pub fn begin(services: Arc<Services>, client: Option<String>) -> Self {
+        Self {
+            services,
+            case_id: CaseId::new(),
+            case_key: CaseKey::generate(),
+            client,
+            service_hint: None,
+            files: Vec::new(),
+            images: 0,
+            reports: 0,
+            letters: 0,
+            finished: false,
+        }
+    }
+
+    /// The service tier, when the form sends it before the files (it decides whether DICOM is allowed).
+    pub fn set_service_hint(&mut self, raw: &str) {
+        if self.service_hint.is_none() {
+            self.service_hint = ServiceTier::parse(raw.trim());
+        }
+    }
+
+    /// Counts a file about to be read, refusing it before any of its bytes are read when the
+    /// field is full.
+    pub fn claim_slot(&mut self, field: Field) -> Result<(), ServiceError> {
+        let intake = &self.services.settings.intake;
+        match field {
+            Field::Image => {
+                self.images += 1;
+                if self.images > intake.max_images {
+                    return Err(ServiceError::TooManyImages {
+                        limit: intake.max_images,
+                    });
+                }
+            }
+            Field::Report => {
+                self.reports += 1;
+                if self.reports > intake.max_reports {
+                    return Err(ServiceError::TooManyFiles {
+                        field: "report",
+                        limit: intake.max_reports,
+                    });
+                }
+            }
+            Field::GuaranteeLetter => {
+                self.letters += 1;
+                if self.letters > 1 {
+                    return Err(ServiceError::TooManyFiles {
+                        field: "guarantee_letter",
+                        limit: 1,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks one whole file against the intake rules, then seals and stores it.
+    pub async fn add_file(
+        &mut self,
+        field: Field,
+        raw_filename: &str,
+        bytes: Vec<u8>,
+    ) -> Result<(), ServiceError> {
+        let filename = Filename::parse(raw_filename).map_err(|e| ServiceError::InvalidField {
+            field: field.as_str().into(),
+            message: format!("file name not accepted: {e}"),
+        })?;
+        let services = Arc::clone(&self.services);
+        let hint = self.service_hint;
+        let allow_dicom_now = hint.is_none_or(ServiceTier::allows_dicom);
+        let strict = services.intake_policy(false);
+        let lenient = services.intake_policy(true);
+        let id = DocumentId::new();
+        let object_key = ObjectKey::document(self.case_id, id);
+        let key = self.case_key.clone();
+        let kek = services.keys.active_id().clone();
+        let display_name = filename.as_str().to_owned();
+        let sealing_key = object_key.clone();
+
+        // Inspection, hashing and sealing are CPU work: off the async threads.
+        let (inspected, imaging_only, sha256, size, sealed) = tokio::task::spawn_blocking(move || {
+            let (inspected, imaging_only) = match intake::inspect(field, &filename, &bytes, &strict) {
+                Ok(inspected) => (inspected, None),
+                Err(strict_error) if allow_dicom_now && field == Field::Image => {
+                    // Acceptable only as DICOM: keep the strict error for a non-imaging tier.
+                    let inspected = intake::inspect(field, &filename, &bytes, &lenient)
+                        .map_err(|e| intake_error(&filename, e))?;
+                    (inspected, Some(intake_error(&filename, strict_error)))
+                }
+                Err(e) => return Err(intake_error(&filename, e)),
+            };
+            let sha256 = hex::encode(digest::digest(&digest::SHA256, &bytes));
+            let sealed = seal_blob(&key, &kek, sealing_key.as_str(), &bytes);
+            Ok((inspected, imaging_only, sha256, bytes.len() as u64, sealed))
+        })
+        .await
+        .map_err(|e| ServiceError::Internal(format!("intake task: {e}")))??;
+
+        // With the tier known, `inspect` already applied the right rules.
+        let imaging_only = if hint.is_some() { None } else { imaging_only };
+        services.blobs.put(&object_key, Bytes::from(sealed)).await?;
+        services.metrics.bytes_ingested(size);
+        self.files.push(StoredFile {
+            document: StoredDocument {
+                id,
+                filename: display_name,
+                category: category_of(field),
+                media_type: inspected.media_type.to_owned(),
+                size,
+                sha256,
+            },
+            object_key,
+            imaging_only,
+        });
+        Ok(())
+    }
+
+    /// Validates the form fields and commits the case. On error the caller calls `abort`.
+    pub async fn commit(
+        &mut self,
+        fields: &HashMap<String, String>,
+    ) -> Result<Receipt, ServiceError> {
+        let form = PatientForm::parse(fields)?;
+        if let Some(file) = self.files.iter_mut().find(|f| f.imaging_only.is_some()) {
+            if !form.service.allows_dicom() {
+                return Err(file.imaging_only.take().expect("checked above"));
+            }
+        }
+        if form.service == ServiceTier::RecordsAndImagesReview
+            && !self
+                .files
+                .iter()
+                .any(|f| f.document.category == DocumentCategory::Image)
+        {
+            return Err(ServiceError::ImagesRequired);
+        }
+
+        let services = Arc::clone(&self.services);
+        let received_at = Utc::now();
+        let contact_by = services.calendar.contact_by(received_at);
+        let case_id = self.case_id;
+        let key = &self.case_key;
+        let seal = |column: &str, value: &str| {
+            encrypt_field(key, &field_context(case_id, column), value.as_bytes())
+        };
+        let wrapped = services.keys.wrap(&case_id.to_string(), key);
+        let documents: Vec<DocumentRecord> = self
+            .files
+            .iter()
+            .map(|f| DocumentRecord {
+                id: f.document.id,
+                case_id,
+                category: f.document.category,
+                media_type: f.document.media_type.clone(),
+                size: f.document.size,
+                sha256: f.document.sha256.clone(),
+                filename_enc: encrypt_field(
+                    key,
+                    &document_field_context(f.document.id, "filename"),
+                    f.document.filename.as_bytes(),
+                ),
+                object_key: f.object_key.as_str().to_owned(),
+                created_at: received_at,
+            })
+            .collect();
+        let mut events = vec![
+            AuditEvent::new(
+                AuditActor::Patient,
+                AuditAction::RequestSubmitted,
+                AuditOutcome::Success,
+            )
+            .case(case_id)
+            .client(self.client.clone()),
+        ];
+        events.extend(self.files.iter().map(|f| {
+            AuditEvent::new(
+                AuditActor::Patient,
+                AuditAction::DocumentStored,
+                AuditOutcome::Success,
+            )
+            .case(case_id)
+            .document(f.document.id)
+            .client(self.client.clone())
+        }));
+        for event in &mut events {
+            event.at = received_at;
+        }
+
+        // References are random: on the rare collision, draw again.
+        for _ in 0..5 {
+            let record = CaseRecord {
+                id: case_id,
+                reference: Reference::generate(),
+                status: CaseStatus::Received,
+                service: form.service,
+                contact_preference: form.contact_preference,
+                sponsor: form.sponsor,
+                received_at,
+                contact_by,
+                kek_id: wrapped.kek_id.as_str().to_owned(),
+                wrapped_key: wrapped.bytes.clone(),
+                full_name_enc: seal("full_name", &form.full_name),
+                email_enc: seal("email", form.email.as_str()),
+                phone_enc: form.phone.as_deref().map(|p| seal("phone", p)),
+                condition_enc: seal("condition", &form.condition),
+                sponsor_reference_enc: form
+                    .sponsor_reference
+                    .as_deref()
+                    .map(|r| seal("sponsor_reference", r)),
+            };
+            match services.repo.create_case(&record, &documents, &events).await {
+                Ok(()) => {
+                    self.finished = true;
+                    return Ok(Receipt {
+                        reference: record.reference.as_str().to_owned(),
+                        case_id,
+                        received_at,
+                        contact_by,
+                        documents: self.files.iter().map(|f| f.document.clone()).collect(),
+                    });
+                }
+                Err(DbError::Duplicate) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(ServiceError::Internal("could not draw a free reference".into()))
+    }
+
+    /// Deletes every blob this submission stored.
+    pub async fn abort(mut self) {
+        self.finished = true;
+        let keys: Vec<ObjectKey> = self.files.drain(..).map(|f| f.object_key).collect();
+        delete_all(self.services.blobs.as_ref(), &keys).await;
+    }
+
+    pub fn case_id(&self) -> CaseId {
+        self.case_id
+    }
+}
+
+impl Drop for Submission {
+    /// A submission dropped mid-way (the client went away) still removes its blobs.
+    fn drop(&mut self) {
+        if self.finished || self.files.is_empty() {
+            return;
+        }
+        let keys: Vec<ObjectKey> = self.files.drain(..).map(|f| f.object_key).collect();
+        let blobs = Arc::clone(&self.services.blobs);
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(async move { delete_all(blobs.as_ref(), &keys).await });
+        }
+    }
+}
+
+async fn delete_all(blobs: &dyn BlobStore, keys: &[ObjectKey]) {
+    for key in keys {
+        if let Err(e) = blobs.delete(key).await {
+            // The sweep removes unreferenced blobs later; the object key names no person.
+            tracing::warn!(object_key = %key, error = %e, "could not delete the blob of a rejected request");
+        }
+    }
+}
+
+fn category_of(field: Field) -> DocumentCategory {
+    match field {
+        Field::Report => DocumentCategory::Report,
+        Field::Image => DocumentCategory::Image,
+        Field::GuaranteeLetter => DocumentCategory::GuaranteeLetter,
+    }
+}
+
+/// Maps an inspection failure to the problem the uploader sees (with their own file's name).
+pub fn intake_error(filename: &Filename, error: IntakeError) -> ServiceError {
+    let filename = filename.as_str().to_owned();
+    match error {
+        IntakeError::FileTooLarge { limit_bytes } => ServiceError::FileTooLarge {
+            filename,
+            limit_bytes,
+        },
+        IntakeError::ExtensionNotAllowed { allowed } => ServiceError::ExtensionNotAllowed {
+            filename,
+            allowed: allowed.iter().map(|s| (*s).to_owned()).collect(),
+        },
+        IntakeError::ContentMismatch { detected } => {
+            ServiceError::ContentMismatch { filename, detected }
+        }
+        IntakeError::ArchiveRejected { reason } => ServiceError::ArchiveRejected { filename, reason },
+        IntakeError::ImageRejected { reason } => ServiceError::ImageRejected { filename, reason },
+    }
+}
+
+/// The patient's answers, validated.
+struct PatientForm {
+    full_name: String,
+    email: EmailAddress,
+    phone: Option<String>,
+    contact_preference: ContactPreference,
+    service: ServiceTier,
+    condition: String,
+    sponsor: Sponsor,
+    sponsor_reference: Option<String>,
+}
+
+fn invalid(field: &str, message: &str) -> ServiceError {
+    ServiceError::InvalidField {
+        field: field.to_owned(),
+        message: message.to_owned(),
+    }
+}
+
+/// Trimmed text of `min..=max` characters with no control characters (newlines allowed if `multiline`).
+fn text(
+    fields: &HashMap<String, String>,
+    name: &str,
+    max: usize,
+    multiline: bool,
+) -> Result<Option<String>, ServiceError> {
+    let Some(raw) = fields.get(name) else {
+        return Ok(None);
+    };
+    let value = raw.trim();
+    if value.is_empty() {
+        return Ok(None);
+    }
+    if value.chars().count() > max {
+        return Err(invalid(name, &format!("at most {max} characters")));
+    }
+    let bad_control = |c: char| c.is_control() && !(multiline && matches!(c, '\n' | '\r' | '\t'));
+    if value.chars().any(bad_control) {
+        return Err(invalid(name, "contains control characters"));
+    }
+    Ok(Some(value.to_owned()))
+}
+
+fn required(
+    fields: &HashMap<String, String>,
+    name: &str,
+    max: usize,
+    multiline: bool,
+) -> Result<String, ServiceError> {
+    text(fields, name, max, multiline)?.ok_or_else(|| invalid(name, "required"))
+}
+
+fn valid_phone(phone: &str) -> bool {
+    let digits = phone.chars().filter(char::is_ascii_digit).count();
+    (6..=20).contains(&digits)
+        && phone
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '+' | ' ' | '-' | '(' | ')' | '.'))
+}
+
+impl PatientForm {
+    fn parse(fields: &HashMap<String, String>) -> Result<Self, ServiceError> {
+        let full_name = required(fields, "full_name", 200, false)?;
+        let email = EmailAddress::parse(&required(fields, "email", 254, false)?)
+            .ok_or_else(|| invalid("email", "not a valid email address"))?;
+        let contact_preference = match text(fields, "contact_preference", 20, false)? {
+            None => ContactPreference::Email,
+            Some(raw) => ContactPreference::parse(&raw)
+                .ok_or_else(|| invalid("contact_preference", "must be email or phone"))?,
+        };
+        let phone = text(fields, "phone", 40, false)?;
+        if let Some(phone) = &phone {
+            if !valid_phone(phone) {
+                return Err(invalid("phone", "not a valid telephone number"));
+            }
+        } else if contact_preference == ContactPreference::Phone {
+            return Err(invalid("phone", "required when contact by phone is chosen"));
+        }
+        let service = ServiceTier::parse(&required(fields, "service", 40, false)?).ok_or_else(|| {
+            invalid("service", "must be records_review or records_and_images_review")
+        })?;
+        let condition = required(fields, "condition", 5000, true)?;
+        let sponsor = match text(fields, "sponsor", 20, false)? {
+            None => Sponsor::SelfFunded,
+            Some(raw) => Sponsor::parse(&raw)
+                .ok_or_else(|| invalid("sponsor", "must be self, embassy or insurer"))?,
+        };
+        let sponsor_reference = text(fields, "sponsor_reference", 200, false)?;
+        if sponsor != Sponsor::SelfFunded && sponsor_reference.is_none() {
+            return Err(invalid(
+                "sponsor_reference",
+                "required for embassy or insurer sponsorship",
+            ));
+        }
+        let accepted = fields.get("terms_accepted").is_some_and(|v| {
+            matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "yes" | "on")
+        });
+        if !accepted {
+            return Err(ServiceError::TermsNotAccepted);
+        }
+        Ok(Self {
+            full_name,
+            email,
+            phone,
+            contact_preference,
+            service,
+            condition,
+            sponsor,
+            sponsor_reference: sponsor_reference.filter(|_| sponsor != Sponsor::SelfFunded),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        let mut base: HashMap<String, String> = [
+            ("full_name", "Jane Doe"),
+            ("email", "jane@example.org"),
+            ("service", "records_review"),
+            ("condition", "Second opinion on a biopsy result.\nPlease review."),
+            ("terms_accepted", "on"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        for (k, v) in pairs {
+            if v.is_empty() {
+                base.remove(*k);
+            } else {
+                base.insert((*k).to_owned(), (*v).to_owned());
+            }
+        }
+        base
+    }
+
+    fn field_of(err: ServiceError) -> String {
+        match err {
+            ServiceError::InvalidField { field, .. } => field,
+            other => panic!("expected invalid-field, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_complete_form_parses() {
+        let f = PatientForm::parse(&form(&[])).unwrap();
+        assert_eq!(f.full_name, "Jane Doe");
+        assert_eq!(f.contact_preference, ContactPreference::Email);
+        assert_eq!(f.sponsor, Sponsor::SelfFunded);
+    }
+
+    #[test]
+    fn each_rule_names_its_field() {
+        let long_name = "x".repeat(201);
+        let long_condition = "x".repeat(5001);
+        for (pairs, field) in [
+            (vec![("full_name", "")], "full_name"),
+            (vec![("full_name", long_name.as_str())], "full_name"),
+            (vec![("email", "not-an-email")], "email"),
+            (vec![("contact_preference", "phone")], "phone"),
+            (vec![("contact_preference", "pigeon")], "contact_preference"),
+            (vec![("phone", "call me")], "phone"),
+            (vec![("service", "gold")], "service"),
+            (vec![("condition", "")], "condition"),
+            (vec![("condition", long_condition.as_str())], "condition"),
+            (vec![("sponsor", "embassy")], "sponsor_reference"),
+            (vec![("sponsor", "uncle")], "sponsor"),
+            (vec![("full_name", "Jane\u{7}Doe")], "full_name"),
+        ] {
+            assert_eq!(field_of(PatientForm::parse(&form(&pairs)).err().unwrap()), field);
+        }
+    }
+
+    #[test]
+    fn terms_must_be_accepted() {
+        for value in ["", "false", "no", "0"] {
+            assert!(matches!(
+                PatientForm::parse(&form(&[("terms_accepted", value)])),
+                Err(ServiceError::TermsNotAccepted)
+            ));
+        }
+        for value in ["true", "YES", "on"] {
+            assert!(PatientForm::parse(&form(&[("terms_accepted", value)])).is_ok());
+        }
+    }
+
+    #[test]
+    fn phone_contact_with_a_number_is_accepted() {
+        let f = PatientForm::parse(&form(&[
+            ("contact_preference", "phone"),
+            ("phone", "+44 (0)20 7946 0958"),
+        ]))
+        .unwrap();
+        assert_eq!(f.phone.as_deref(), Some("+44 (0)20 7946 0958"));
+    }
+}

@@ -1,0 +1,319 @@
+//! `TestApp`: the service spawned on port 0 with its own data directory, database and bucket,
+//! with one method per endpoint. Backends are real: SQLite or PostgreSQL (127.0.0.1:5432, one fresh
+//! database per test), and the filesystem or an S3 server (s3s-fs) over loopback TCP.
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use consilium::config::{Settings, environment_from};
+use consilium::db::{Repository, SqlRepository};
+use consilium::http::Application;
+use consilium::services::{Services, admin, keys};
+use consilium::storage::{BlobStore, fs::FsStore, s3::S3Store};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use reqwest::multipart::{Form, Part};
+use serde_json::Value;
+use tempfile::TempDir;
+
+pub const BUCKET: &str = "consilium-test";
+const S3_ACCESS_KEY: &str = "consilium-test-access";
+const S3_SECRET_KEY: &str = "consilium-test-secret-key";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    FsSqlite,
+    S3Postgres,
+}
+
+/// An S3 server over loopback: s3s-fs serving a temporary directory.
+pub struct S3Server {
+    pub endpoint: String,
+    pub root: TempDir,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl S3Server {
+    pub async fn start() -> Self {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join(BUCKET)).unwrap();
+        let fs = s3s_fs::FileSystem::new(root.path()).unwrap();
+        let mut builder = s3s::service::S3ServiceBuilder::new(fs);
+        builder.set_auth(s3s::auth::SimpleAuth::from_single(S3_ACCESS_KEY, S3_SECRET_KEY));
+        let service = builder.build();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            let http = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            loop {
+                let Ok((socket, _)) = listener.accept().await else { continue };
+                let conn = http.serve_connection(TokioIo::new(socket), service.clone()).into_owned();
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+            }
+        });
+        Self { endpoint, root, task }
+    }
+
+    pub fn client(&self) -> aws_sdk_s3::Client {
+        let config = aws_sdk_s3::config::Builder::new()
+            .behavior_version(BehaviorVersion::latest())
+            .credentials_provider(Credentials::new(S3_ACCESS_KEY, S3_SECRET_KEY, None, None, "test"))
+            .endpoint_url(&self.endpoint)
+            .region(Region::new("us-east-1"))
+            .force_path_style(true)
+            .build();
+        aws_sdk_s3::Client::from_conf(config)
+    }
+
+    pub fn store(&self) -> S3Store {
+        S3Store::from_client(self.client(), BUCKET.to_owned())
+    }
+}
+
+/// A fresh PostgreSQL database for one test.
+pub async fn postgres_database() -> String {
+    let base = std::env::var("CONSILIUM_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned());
+    let name = format!("consilium_test_{}", uuid::Uuid::new_v4().simple());
+    let admin = sqlx::PgPool::connect(&format!("{base}/postgres"))
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL must be running for these tests ({base}): {e}"));
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    admin.close().await;
+    format!("{base}/{name}")
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub services: Arc<Services>,
+    pub admin_token: String,
+    pub backend: Backend,
+    pub data_dir: Arc<TempDir>,
+    pub s3: Option<Arc<S3Server>>,
+    pub database_url: String,
+    overrides: HashMap<String, String>,
+    server: actix_web::dev::ServerHandle,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(Backend::FsSqlite, &[]).await
+    }
+
+    /// Spawns on `backend` with extra `CONSILIUM__…` overrides.
+    pub async fn spawn_with(backend: Backend, overrides: &[(&str, &str)]) -> Self {
+        let data_dir = Arc::new(tempfile::tempdir().unwrap());
+        let (s3, database_url) = match backend {
+            Backend::FsSqlite => (
+                None,
+                format!("sqlite://{}/consilium.db", data_dir.path().display()),
+            ),
+            Backend::S3Postgres => (Some(Arc::new(S3Server::start().await)), postgres_database().await),
+        };
+        let overrides = overrides
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let app = Self::start(backend, data_dir, s3, database_url, overrides, None).await;
+        app
+    }
+
+    async fn start(
+        backend: Backend,
+        data_dir: Arc<TempDir>,
+        s3: Option<Arc<S3Server>>,
+        database_url: String,
+        overrides: HashMap<String, String>,
+        admin_token: Option<String>,
+    ) -> Self {
+        let mut vars: HashMap<String, String> = HashMap::from([
+            ("CONSILIUM__DATA_DIR".into(), data_dir.path().display().to_string()),
+            ("CONSILIUM__SERVER__BIND".into(), "127.0.0.1:0".into()),
+            ("CONSILIUM__SERVER__ENVIRONMENT".into(), "test".into()),
+            ("CONSILIUM__SERVER__WORKERS".into(), "2".into()),
+            ("CONSILIUM__DATABASE__URL".into(), database_url.clone()),
+            ("CONSILIUM__INTAKE__UPLOAD_BUDGET_WAIT_SECONDS".into(), "5".into()),
+        ]);
+        vars.extend(overrides.clone());
+        let config_dir = tempfile::tempdir().unwrap();
+        let settings = Settings::load_from(config_dir.path(), None, environment_from(Some(vars))).unwrap();
+        let keys = keys::load_key_ring(&settings).unwrap();
+        let repo = Arc::new(SqlRepository::connect(&database_url, 5).await.unwrap());
+        let blobs: Arc<dyn BlobStore> = match &s3 {
+            Some(server) => Arc::new(server.store()),
+            None => Arc::new(FsStore::open(&data_dir.path().join("blobs")).await.unwrap()),
+        };
+        let services = Arc::new(Services::assemble(settings, repo, blobs, keys).unwrap());
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let app = Application::with_listener(Arc::clone(&services), listener).unwrap();
+        let port = app.port();
+        let server = app.handle();
+        tokio::spawn(app.into_server());
+        let admin_token = match admin_token {
+            Some(token) => token,
+            None => admin::create_token(services.repo.as_ref(), "test-admin").await.unwrap(),
+        };
+        Self {
+            address: format!("http://127.0.0.1:{port}"),
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            services,
+            admin_token,
+            backend,
+            data_dir,
+            s3,
+            database_url,
+            overrides,
+            server,
+        }
+    }
+
+    /// Stops the server and starts a new one on the same data, database and bucket.
+    pub async fn restart(self) -> Self {
+        self.server.stop(true).await;
+        let Self { backend, data_dir, s3, database_url, overrides, admin_token, .. } = self;
+        Self::start(backend, data_dir, s3, database_url, overrides, Some(admin_token)).await
+    }
+
+    pub async fn post_request(&self, form: Form) -> reqwest::Response {
+        self.client
+            .post(format!("{}/api/v1/requests", self.address))
+            .multipart(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get_case(&self, case_id: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}/api/v1/cases/{case_id}", self.address))
+            .bearer_auth(&self.admin_token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn list_cases(&self, query: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}/api/v1/cases{query}", self.address))
+            .bearer_auth(&self.admin_token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get_document_content(&self, document_id: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}/api/v1/documents/{document_id}/content", self.address))
+            .bearer_auth(&self.admin_token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(format!("{}{path}", self.address)).send().await.unwrap()
+    }
+
+    /// Every object key in the blob store.
+    pub async fn stored_keys(&self) -> Vec<String> {
+        self.services.blobs.list("").await.unwrap()
+    }
+
+    /// (cases, documents) rows.
+    pub async fn row_counts(&self) -> (i64, i64) {
+        self.services.repo.counts().await.unwrap()
+    }
+
+    /// Every file under the data directory and the S3 server's root.
+    pub fn files_at_rest(&self) -> Vec<PathBuf> {
+        let mut roots = vec![self.data_dir.path().to_path_buf()];
+        if let Some(s3) = &self.s3 {
+            roots.push(s3.root.path().to_path_buf());
+        }
+        let mut files = Vec::new();
+        while let Some(dir) = roots.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let entry = entry.unwrap();
+                if entry.file_type().unwrap().is_dir() {
+                    roots.push(entry.path());
+                } else {
+                    files.push(entry.path());
+                }
+            }
+        }
+        files
+    }
+
+    /// Asserts that a refused request left nothing behind.
+    pub async fn assert_nothing_stored(&self) {
+        assert_eq!(self.row_counts().await, (0, 0), "no case or document row");
+        assert_eq!(self.stored_keys().await, Vec::<String>::new(), "no blob");
+    }
+}
+
+/// A complete, valid patient form without files.
+pub fn patient_form() -> Form {
+    form_with(&[])
+}
+
+/// The valid form with some fields replaced (an empty value removes the field).
+pub fn form_with(changes: &[(&str, &str)]) -> Form {
+    let mut fields: Vec<(String, String)> = [
+        ("full_name", "Amelia Zanzibar-Quint"),
+        ("email", "amelia.quint@example.org"),
+        ("phone", "+44 20 7946 0958"),
+        ("contact_preference", "email"),
+        ("service", "records_review"),
+        ("condition", "Suspected sarcoidosis; I would like a review of my CT and biopsy."),
+        ("terms_accepted", "true"),
+    ]
+    .iter()
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect();
+    for (name, value) in changes {
+        fields.retain(|(k, _)| k != name);
+        if !value.is_empty() {
+            fields.push(((*name).to_owned(), (*value).to_owned()));
+        }
+    }
+    let mut form = Form::new();
+    for (k, v) in fields {
+        form = form.text(k, v);
+    }
+    form
+}
+
+pub fn file(name: &str, bytes: Vec<u8>) -> Part {
+    Part::bytes(bytes).file_name(name.to_owned())
+}
+
+/// Reads a problem response and checks its status and code.
+pub async fn assert_problem(response: reqwest::Response, status: u16, code: &str) -> Value {
+    assert_eq!(response.status().as_u16(), status, "status for {code}");
+    assert_eq!(
+        response.headers().get("content-type").unwrap(),
+        "application/problem+json"
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["status"], status, "{body}");
+    assert_eq!(body["type"], format!("/problems/{code}"), "{body}");
+    body
+}

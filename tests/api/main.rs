@@ -1,0 +1,11 @@
+//! API integration tests: the service on a real port, real databases and real object storage.
+
+mod fixtures;
+mod helpers;
+
+mod download;
+mod leakage;
+mod operations;
+mod rejections;
+mod repository;
+mod round_trip;
