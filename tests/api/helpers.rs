@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use consilium::config::{Settings, environment_from};
-use consilium::db::{Repository, SqlRepository};
+use consilium::db::SqlRepository;
 use consilium::http::Application;
 use consilium::services::{Services, admin, keys};
 use consilium::storage::{BlobStore, fs::FsStore, s3::S3Store};
