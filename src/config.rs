@@ -178,7 +178,10 @@ impl Settings {
 
     fn validate(&self) -> Result<(), ConfigError> {
         self.bind_addr()?;
-        if !matches!(self.server.environment.as_str(), "development" | "production" | "test") {
+        if !matches!(
+            self.server.environment.as_str(),
+            "development" | "production" | "test"
+        ) {
             return Err(invalid(
                 "server.environment",
                 "must be development, production or test",
@@ -187,7 +190,10 @@ impl Settings {
         if !(self.server.public_url.starts_with("http://")
             || self.server.public_url.starts_with("https://"))
         {
-            return Err(invalid("server.public_url", "must start with http:// or https://"));
+            return Err(invalid(
+                "server.public_url",
+                "must start with http:// or https://",
+            ));
         }
         if self.is_production() && !self.server.public_url.starts_with("https://") {
             return Err(invalid(
@@ -231,10 +237,16 @@ impl Settings {
         } else {
             self.database.url.clone()
         };
-        if url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        if url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://")
+        {
             Ok(url)
         } else {
-            Err(invalid("database.url", "must start with sqlite:// or postgres://"))
+            Err(invalid(
+                "database.url",
+                "must start with sqlite:// or postgres://",
+            ))
         }
     }
 
@@ -250,7 +262,10 @@ impl Settings {
             }
             "s3" => {
                 if self.storage.s3.bucket.is_empty() {
-                    return Err(invalid("storage.s3.bucket", "must be set for the s3 backend"));
+                    return Err(invalid(
+                        "storage.s3.bucket",
+                        "must be set for the s3 backend",
+                    ));
                 }
                 Ok(StorageBackend::S3(self.storage.s3.clone()))
             }
@@ -287,6 +302,7 @@ pub fn environment_source() -> Environment {
 }
 
 /// `CONSILIUM__SECTION__KEY` variables from `vars`, or from the process environment when `None`.
+#[allow(clippy::implicit_hasher)]
 pub fn environment_from(vars: Option<std::collections::HashMap<String, String>>) -> Environment {
     Environment::with_prefix("CONSILIUM")
         .prefix_separator("__")
@@ -348,7 +364,10 @@ mod tests {
             env(&[
                 ("CONSILIUM__SERVER__ENVIRONMENT", "test"),
                 ("CONSILIUM__INTAKE__MAX_FILE_BYTES", "1048576"),
-                ("CONSILIUM__DEADLINES__BANK_HOLIDAYS", "2030-01-01,2030-12-25"),
+                (
+                    "CONSILIUM__DEADLINES__BANK_HOLIDAYS",
+                    "2030-01-01,2030-12-25",
+                ),
             ]),
         )
         .unwrap();
@@ -362,8 +381,12 @@ mod tests {
     #[test]
     fn invalid_values_name_their_key() {
         let dir = tempfile::tempdir().unwrap();
-        let err = Settings::load_from(dir.path(), None, env(&[("CONSILIUM__SERVER__BIND", "nope")]))
-            .unwrap_err();
+        let err = Settings::load_from(
+            dir.path(),
+            None,
+            env(&[("CONSILIUM__SERVER__BIND", "nope")]),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("server.bind"), "{err}");
         let err = Settings::load_from(
             dir.path(),
@@ -381,7 +404,10 @@ mod tests {
             dir.path(),
             None,
             env(&[
-                ("CONSILIUM__KEYS__KEKS__K1", "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3I="),
+                (
+                    "CONSILIUM__KEYS__KEKS__K1",
+                    "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3I=",
+                ),
                 ("CONSILIUM__DATABASE__URL", "postgres://u:hunter2@db/x"),
             ]),
         )

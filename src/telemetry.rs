@@ -13,7 +13,9 @@ pub fn init_tracing(settings: &LogSettings) {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&settings.filter))
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let result = if settings.format == "json" {
         builder.json().try_init()
     } else {
@@ -44,13 +46,19 @@ impl Metrics {
     pub fn new() -> Self {
         let registry = Registry::new_custom(Some("consilium".into()), None).expect("valid prefix");
         let requests = IntCounterVec::new(
-            Opts::new("http_requests_total", "HTTP requests by route pattern and status"),
+            Opts::new(
+                "http_requests_total",
+                "HTTP requests by route pattern and status",
+            ),
             &["method", "route", "status"],
         )
         .expect("valid metric");
         let latency = HistogramVec::new(
-            HistogramOpts::new("http_request_duration_seconds", "HTTP request latency")
-                .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
+            HistogramOpts::new("http_request_duration_seconds", "HTTP request latency").buckets(
+                vec![
+                    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+                ],
+            ),
             &["method", "route"],
         )
         .expect("valid metric");

@@ -15,7 +15,11 @@ use crate::services::{Services, admin, keys};
 use crate::telemetry;
 
 #[derive(Debug, Parser)]
-#[command(name = "consilium", version, about = "Secure records-and-imaging transfer for second medical opinions")]
+#[command(
+    name = "consilium",
+    version,
+    about = "Secure records-and-imaging transfer for second medical opinions"
+)]
 pub struct Cli {
     /// A configuration file layered over config/default.toml and config/{environment}.toml.
     #[arg(long, global = true, value_name = "FILE")]
@@ -100,22 +104,32 @@ pub async fn run(cli: Cli) -> ExitCode {
 async fn serve(settings: Settings) -> Result<ExitCode, String> {
     let bind = settings.server.bind.clone();
     let public_url = settings.server.public_url.clone();
-    let services = Services::connect(settings).await.map_err(|e| e.to_string())?;
-    let app = Application::build(Arc::new(services)).map_err(|e| format!("cannot listen on {bind}: {e}"))?;
+    let services = Services::connect(settings)
+        .await
+        .map_err(|e| e.to_string())?;
+    let app = Application::build(Arc::new(services))
+        .map_err(|e| format!("cannot listen on {bind}: {e}"))?;
     let host = bind.rsplit_once(':').map_or(bind.as_str(), |(h, _)| h);
-    println!("Consilium listening on http://{host}:{} (public URL {public_url})", app.port());
+    println!(
+        "Consilium listening on http://{host}:{} (public URL {public_url})",
+        app.port()
+    );
     app.run_until_stopped().await.map_err(|e| e.to_string())?;
     Ok(ExitCode::SUCCESS)
 }
 
 async fn repository(settings: &Settings) -> Result<SqlRepository, String> {
     let url = settings.database_url().map_err(|e| e.to_string())?;
-    SqlRepository::connect(&url, 2).await.map_err(|e| format!("database: {e}"))
+    SqlRepository::connect(&url, 2)
+        .await
+        .map_err(|e| format!("database: {e}"))
 }
 
 async fn create_token(settings: Settings, name: &str) -> Result<ExitCode, String> {
     let repo = repository(&settings).await?;
-    let token = admin::create_token(&repo, name).await.map_err(|e| e.to_string())?;
+    let token = admin::create_token(&repo, name)
+        .await
+        .map_err(|e| e.to_string())?;
     println!("Created administrator token `{name}`. It is shown only once:");
     println!("{token}");
     Ok(ExitCode::SUCCESS)
@@ -130,15 +144,22 @@ async fn verify_audit(settings: Settings) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Err(broken) => {
-            println!("audit chain broken at row seq={}: {}", broken.seq, broken.reason);
+            println!(
+                "audit chain broken at row seq={}: {}",
+                broken.seq, broken.reason
+            );
             Ok(ExitCode::FAILURE)
         }
     }
 }
 
 async fn rewrap(settings: Settings) -> Result<ExitCode, String> {
-    let services = Services::connect(settings).await.map_err(|e| e.to_string())?;
-    let (rewrapped, current) = keys::rewrap_all(&services).await.map_err(|e| e.to_string())?;
+    let services = Services::connect(settings)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (rewrapped, current) = keys::rewrap_all(&services)
+        .await
+        .map_err(|e| e.to_string())?;
     println!(
         "re-wrapped {rewrapped} case keys under `{}`; {current} were already current",
         services.keys.active_id()

@@ -6,9 +6,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::Row;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 
 use super::records::{CaseRecord, CaseSummary, DocumentRecord};
 use super::{DbError, Repository};
@@ -96,11 +98,11 @@ impl SqlRepository {
                 .synchronous(SqliteSynchronous::Full)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(10));
-            if let Some(parent) = options.get_filename().parent() {
-                if !parent.as_os_str().is_empty() {
-                    std::fs::create_dir_all(parent)
-                        .map_err(|e| DbError::Unavailable(sqlx::Error::Io(e)))?;
-                }
+            if let Some(parent) = options.get_filename().parent()
+                && !parent.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| DbError::Unavailable(sqlx::Error::Io(e)))?;
             }
             let pool = SqlitePoolOptions::new()
                 .max_connections(max_connections)
@@ -143,7 +145,11 @@ fn parse_time(text: &str) -> Result<DateTime<Utc>, DbError> {
         .map_err(|_| corrupt("timestamp"))
 }
 
-fn parse_with<T>(text: &str, what: &str, parse: impl FnOnce(&str) -> Option<T>) -> Result<T, DbError> {
+fn parse_with<T>(
+    text: &str,
+    what: &str,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> Result<T, DbError> {
     parse(text).ok_or_else(|| corrupt(what))
 }
 
@@ -183,7 +189,11 @@ where
         service: summary.service,
         received_at: summary.received_at,
         contact_by: summary.contact_by,
-        contact_preference: parse_with(&text("contact_preference")?, "contact preference", ContactPreference::parse)?,
+        contact_preference: parse_with(
+            &text("contact_preference")?,
+            "contact preference",
+            ContactPreference::parse,
+        )?,
         sponsor: parse_with(&text("sponsor")?, "sponsor", Sponsor::parse)?,
         kek_id: text("kek_id")?,
         wrapped_key: bytes("wrapped_key")?,
@@ -242,7 +252,8 @@ const CASE_COLUMNS: &str = "id, reference, status, service, contact_preference, 
      kek_id, wrapped_key, full_name, email, phone, condition, sponsor_reference";
 const DOCUMENT_COLUMNS: &str =
     "id, case_id, category, media_type, size, sha256, filename, object_key, created_at";
-const AUDIT_COLUMNS: &str = "seq, at, actor, action, case_id, document_id, link_id, client, outcome, hash";
+const AUDIT_COLUMNS: &str =
+    "seq, at, actor, action, case_id, document_id, link_id, client, outcome, hash";
 
 #[async_trait]
 impl Repository for SqlRepository {
@@ -416,7 +427,12 @@ impl Repository for SqlRepository {
         })
     }
 
-    async fn update_case_key(&self, id: CaseId, kek_id: &str, wrapped: &[u8]) -> Result<(), DbError> {
+    async fn update_case_key(
+        &self,
+        id: CaseId,
+        kek_id: &str,
+        wrapped: &[u8],
+    ) -> Result<(), DbError> {
         with_pool!(self, p => {
             sqlx::query("UPDATE cases SET kek_id = $1, wrapped_key = $2 WHERE id = $3")
                 .bind(kek_id)

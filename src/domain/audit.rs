@@ -183,11 +183,12 @@ pub struct ChainBreak {
 }
 
 /// Walks rows in `seq` order from the genesis hash. Returns the first row that does not hold.
-pub fn verify_chain<'a>(records: impl IntoIterator<Item = &'a AuditRecord>) -> Result<usize, ChainBreak> {
+pub fn verify_chain<'a>(
+    records: impl IntoIterator<Item = &'a AuditRecord>,
+) -> Result<usize, ChainBreak> {
     let mut previous = GENESIS_HASH.to_vec();
-    let mut expected_seq = 1;
     let mut count = 0;
-    for record in records {
+    for (expected_seq, record) in (1..).zip(records) {
         if record.seq != expected_seq {
             return Err(ChainBreak {
                 seq: record.seq,
@@ -202,7 +203,6 @@ pub fn verify_chain<'a>(records: impl IntoIterator<Item = &'a AuditRecord>) -> R
             });
         }
         previous = hash;
-        expected_seq += 1;
         count += 1;
     }
     Ok(count)

@@ -69,10 +69,9 @@ impl ObjectKey {
     pub fn parse(raw: &str) -> Option<Self> {
         let parts: Vec<&str> = raw.split('/').collect();
         match parts.as_slice() {
-            ["cases", case, "documents", doc] => Some(Self::document(
-                case.parse().ok()?,
-                doc.parse().ok()?,
-            )),
+            ["cases", case, "documents", doc] => {
+                Some(Self::document(case.parse().ok()?, doc.parse().ok()?))
+            }
             _ => None,
         }
     }

@@ -42,9 +42,18 @@ impl FromRequest for Admin {
 }
 
 /// Records a refused attempt to reach a case's data.
-async fn audit_denied(services: &Services, req: &HttpRequest, case: Option<CaseId>, document: Option<DocumentId>) {
-    let mut event = AuditEvent::new(AuditActor::System, AuditAction::AccessDenied, AuditOutcome::Denied)
-        .client(super::client_address(req));
+async fn audit_denied(
+    services: &Services,
+    req: &HttpRequest,
+    case: Option<CaseId>,
+    document: Option<DocumentId>,
+) {
+    let mut event = AuditEvent::new(
+        AuditActor::System,
+        AuditAction::AccessDenied,
+        AuditOutcome::Denied,
+    )
+    .client(super::client_address(req));
     event.case_id = case;
     event.document_id = document;
     if let Err(e) = services.repo.append_audit(&event).await {
@@ -78,10 +87,12 @@ pub async fn list_cases(
 ) -> Result<HttpResponse, ApiError> {
     let status = match query.status.as_deref().filter(|s| !s.is_empty()) {
         None => None,
-        Some(raw) => Some(CaseStatus::parse(raw).ok_or_else(|| ServiceError::InvalidField {
-            field: "status".into(),
-            message: "not a case status".into(),
-        })?),
+        Some(raw) => Some(
+            CaseStatus::parse(raw).ok_or_else(|| ServiceError::InvalidField {
+                field: "status".into(),
+                message: "not a case status".into(),
+            })?,
+        ),
     };
     let list = cases::list(&services, status, query.page.unwrap_or(1)).await?;
     Ok(HttpResponse::Ok().json(list))
@@ -120,14 +131,21 @@ pub async fn get_case(
 pub fn attachment_disposition(filename: &str) -> String {
     let fallback: String = filename
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ' ') { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ' ') {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     let mut encoded = String::new();
     for b in filename.as_bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_') {
             encoded.push(char::from(*b));
         } else {
-            encoded.push_str(&format!("%{b:02X}"));
+            encoded.push('%');
+            encoded.push_str(&hex::encode_upper([*b]));
         }
     }
     format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}")
@@ -174,6 +192,9 @@ pub async fn document_content(
         // Always an attachment of an opaque type: never rendered by the browser on our origin.
         .content_type("application/octet-stream")
         .no_chunking(download.size)
-        .insert_header((header::CONTENT_DISPOSITION, attachment_disposition(&download.filename)))
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            attachment_disposition(&download.filename),
+        ))
         .streaming(download.body))
 }

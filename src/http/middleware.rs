@@ -32,8 +32,11 @@ pub fn prefers_html(headers: &HeaderMap) -> bool {
         let mut parts = item.split(';');
         let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
         let q = parts
-            .filter_map(|p| p.trim().strip_prefix("q=").and_then(|q| q.parse::<f32>().ok()))
-            .next()
+            .find_map(|p| {
+                p.trim()
+                    .strip_prefix("q=")
+                    .and_then(|q| q.parse::<f32>().ok())
+            })
             .unwrap_or(1.0);
         match media.as_str() {
             "text/html" | "application/xhtml+xml" => html = html.max(q),
@@ -57,7 +60,9 @@ pub async fn negotiate_and_measure(
     let started = Instant::now();
     let wants_html = prefers_html(req.headers());
     let method = req.method().to_string();
-    let route = req.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+    let route = req
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
     let request_id = req.extensions().get::<RequestId>().map(ToString::to_string);
     let services = req.app_data::<web::Data<Services>>().cloned();
 
@@ -79,7 +84,11 @@ pub async fn negotiate_and_measure(
     let headers = res.headers_mut();
     set_default(headers, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     set_default(headers, header::REFERRER_POLICY, "no-referrer");
-    set_default(headers, header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY);
+    set_default(
+        headers,
+        header::CONTENT_SECURITY_POLICY,
+        CONTENT_SECURITY_POLICY,
+    );
     set_default(headers, header::X_FRAME_OPTIONS, "DENY");
     set_default(headers, header::CACHE_CONTROL, "no-store");
     set_default(
@@ -92,7 +101,10 @@ pub async fn negotiate_and_measure(
         HeaderName::from_static("permissions-policy"),
         "camera=(), microphone=(), geolocation=(), interest-cohort=()",
     );
-    if let Some(id) = request_id.as_deref().and_then(|id| HeaderValue::from_str(id).ok()) {
+    if let Some(id) = request_id
+        .as_deref()
+        .and_then(|id| HeaderValue::from_str(id).ok())
+    {
         headers.insert(HeaderName::from_static("x-request-id"), id);
     }
 
@@ -127,7 +139,9 @@ pub struct RedactedRootSpan;
 
 impl RootSpanBuilder for RedactedRootSpan {
     fn on_request_start(request: &ServiceRequest) -> Span {
-        let route = request.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+        let route = request
+            .match_pattern()
+            .unwrap_or_else(|| "unmatched".to_owned());
         let request_id = request
             .extensions()
             .get::<RequestId>()

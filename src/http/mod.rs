@@ -38,10 +38,17 @@ impl Application {
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
-                .app_data(web::JsonConfig::default().limit(1 << 20).error_handler(|e, _| {
-                    ApiError(ServiceError::Malformed(e.to_string())).into()
-                }))
-                .app_data(web::PathConfig::default().error_handler(|_, _| ApiError(ServiceError::NotFound).into()))
+                .app_data(
+                    web::JsonConfig::default()
+                        .limit(1 << 20)
+                        .error_handler(|e, _| {
+                            ApiError(ServiceError::Malformed(e.to_string())).into()
+                        }),
+                )
+                .app_data(
+                    web::PathConfig::default()
+                        .error_handler(|_, _| ApiError(ServiceError::NotFound).into()),
+                )
                 .app_data(web::QueryConfig::default().error_handler(|e, _| {
                     ApiError(ServiceError::InvalidField {
                         field: "query".into(),
@@ -49,7 +56,9 @@ impl Application {
                     })
                     .into()
                 }))
-                .wrap(actix_web::middleware::from_fn(middleware::negotiate_and_measure))
+                .wrap(actix_web::middleware::from_fn(
+                    middleware::negotiate_and_measure,
+                ))
                 .wrap(TracingLogger::<middleware::RedactedRootSpan>::new())
                 .configure(routes)
                 .default_service(web::to(not_found))

@@ -1,6 +1,8 @@
 //! Server-rendered pages: the request form, the receipt, and a page for each problem code.
 //! Plain HTML (no inline script or style, so the strict CSP holds); every value is escaped.
 
+use std::fmt::Write;
+
 use actix_web::{HttpResponse, web};
 use serde_json::Value;
 
@@ -80,11 +82,10 @@ pub async fn request_form() -> HttpResponse {
 
 /// The receipt shown to a browser after a successful request.
 pub fn receipt_page(receipt: &Receipt) -> HttpResponse {
-    let files: String = receipt
-        .documents
-        .iter()
-        .map(|d| format!("<li>{} ({} bytes)</li>", escape(&d.filename), d.size))
-        .collect();
+    let mut files = String::new();
+    for d in &receipt.documents {
+        let _ = write!(files, "<li>{} ({} bytes)</li>", escape(&d.filename), d.size);
+    }
     let body = format!(
         "<h1>Thank you: your request has been received</h1>\n<p>Your reference is</p>\n<p><strong>{}</strong></p>\n\
          <p>An administrator will contact you by {} (UK time).</p>\n<h2>Files received</h2>\n<ul>{files}</ul>",
@@ -94,7 +95,10 @@ pub fn receipt_page(receipt: &Receipt) -> HttpResponse {
             .with_timezone(&chrono_tz::Europe::London)
             .format("%A %-d %B %Y, %H:%M"),
     );
-    html(actix_web::http::StatusCode::CREATED, layout("Request received", &body))
+    html(
+        actix_web::http::StatusCode::CREATED,
+        layout("Request received", &body),
+    )
 }
 
 /// The HTML form of a problem document.
@@ -119,8 +123,8 @@ pub fn problem_html(problem: &Value) -> String {
 
 /// `GET /problems/{code}`: what a problem code means, in plain words.
 pub async fn problem_page(code: web::Path<String>) -> HttpResponse {
-    match kind(&code) {
-        Some(k) => html(
+    if let Some(k) = kind(&code) {
+        html(
             actix_web::http::StatusCode::OK,
             layout(
                 k.title,
@@ -132,16 +136,18 @@ pub async fn problem_page(code: web::Path<String>) -> HttpResponse {
                     k.status
                 ),
             ),
-        ),
-        None => {
-            let list: String = PROBLEMS
-                .iter()
-                .map(|k| format!("<li><a href=\"/problems/{0}\">{0}</a></li>", k.code))
-                .collect();
-            html(
-                actix_web::http::StatusCode::NOT_FOUND,
-                layout("Unknown problem code", &format!("<h1>Unknown problem code</h1><ul>{list}</ul>")),
-            )
+        )
+    } else {
+        let mut list = String::new();
+        for k in PROBLEMS {
+            let _ = write!(list, "<li><a href=\"/problems/{0}\">{0}</a></li>", k.code);
         }
+        html(
+            actix_web::http::StatusCode::NOT_FOUND,
+            layout(
+                "Unknown problem code",
+                &format!("<h1>Unknown problem code</h1><ul>{list}</ul>"),
+            ),
+        )
     }
 }

@@ -21,33 +21,168 @@ pub struct ProblemKind {
 
 /// Every problem code of API.md.
 pub const PROBLEMS: &[ProblemKind] = &[
-    ProblemKind { code: "malformed-request", status: 400, title: "The request could not be read", explanation: "What was sent could not be understood. Please try again; if it keeps happening, contact us." },
-    ProblemKind { code: "unauthorized", status: 401, title: "Sign-in required", explanation: "The key or token was missing or not recognised." },
-    ProblemKind { code: "forbidden", status: 403, title: "Not allowed", explanation: "You are signed in, but this action is not allowed for you." },
-    ProblemKind { code: "not-found", status: 404, title: "Not found", explanation: "There is nothing here. Check the address or link you were given." },
-    ProblemKind { code: "link-expired", status: 410, title: "This link has expired", explanation: "Ask the person who sent it for a new link." },
-    ProblemKind { code: "link-revoked", status: 410, title: "This link has been withdrawn", explanation: "Ask the person who sent it for a new link." },
-    ProblemKind { code: "link-used-up", status: 410, title: "This link has been used up", explanation: "Ask the person who sent it for a new link." },
-    ProblemKind { code: "idempotency-conflict", status: 422, title: "Idempotency key reused", explanation: "This Idempotency-Key was already used with a different request body." },
-    ProblemKind { code: "conflict", status: 409, title: "Conflict", explanation: "The same request is still in progress, or the document already holds different content." },
-    ProblemKind { code: "file-too-large", status: 413, title: "A file is too large", explanation: "Each file must be under 8 MB. Please make the file smaller (for example, a lower-resolution photo or a PDF split in two) and try again." },
-    ProblemKind { code: "request-too-large", status: 413, title: "The request is too large", explanation: "Together the files are more than we can accept at once. Please send fewer files." },
-    ProblemKind { code: "extension-not-allowed", status: 415, title: "This kind of file is not accepted here", explanation: "Reports may be PDF, Word, PowerPoint, OpenDocument, text, RTF, HTML, images or zip; images may be JPEG, PNG, GIF or zip (and DICOM for the images review)." },
-    ProblemKind { code: "content-mismatch", status: 415, title: "A file is not what its name says", explanation: "The file's contents do not match its type (for example, a file named .pdf that is not a PDF), or it is an Office file containing macros. Please save it again as a plain document and retry." },
-    ProblemKind { code: "unsupported-media-type", status: 415, title: "Unsupported request type", explanation: "This address does not accept that kind of request body." },
-    ProblemKind { code: "invalid-field", status: 422, title: "Please check your answers", explanation: "One of the answers is missing or not valid." },
-    ProblemKind { code: "terms-not-accepted", status: 422, title: "Please accept the terms", explanation: "We can only accept your request once you have read and accepted the terms." },
-    ProblemKind { code: "too-many-images", status: 422, title: "Too many images", explanation: "Please send at most three image uploads. Several images can go in one zip file." },
-    ProblemKind { code: "too-many-files", status: 422, title: "Too many files", explanation: "Please send fewer files, or put several in one zip file." },
-    ProblemKind { code: "images-required", status: 422, title: "Images are needed for this service", explanation: "The Records and Images Review needs at least one image or image archive." },
-    ProblemKind { code: "archive-rejected", status: 422, title: "A zip file could not be accepted", explanation: "The zip file breaks one of our safety rules (for example, it contains a kind of file we do not accept, is encrypted, or is far larger unpacked than packed)." },
-    ProblemKind { code: "image-rejected", status: 422, title: "An image could not be accepted", explanation: "The image could not be read, or it is larger than we can process." },
-    ProblemKind { code: "checksum-mismatch", status: 422, title: "Checksum mismatch", explanation: "The file's bytes do not match the SHA-256 that was declared for them." },
-    ProblemKind { code: "not-previewable", status: 422, title: "No preview available", explanation: "This document has no image that can be shown as a preview." },
-    ProblemKind { code: "rate-limited", status: 429, title: "Too many requests", explanation: "Please wait a moment and try again." },
-    ProblemKind { code: "integrity-error", status: 500, title: "A stored file could not be verified", explanation: "The file failed its integrity check and was not sent. The incident has been recorded; please contact us." },
-    ProblemKind { code: "internal-error", status: 500, title: "Something went wrong", explanation: "Something went wrong on our side. Nothing you sent was kept; please try again later." },
-    ProblemKind { code: "unavailable", status: 503, title: "Temporarily unavailable", explanation: "The service is busy or briefly unavailable. Please try again in a few moments." },
+    ProblemKind {
+        code: "malformed-request",
+        status: 400,
+        title: "The request could not be read",
+        explanation: "What was sent could not be understood. Please try again; if it keeps happening, contact us.",
+    },
+    ProblemKind {
+        code: "unauthorized",
+        status: 401,
+        title: "Sign-in required",
+        explanation: "The key or token was missing or not recognised.",
+    },
+    ProblemKind {
+        code: "forbidden",
+        status: 403,
+        title: "Not allowed",
+        explanation: "You are signed in, but this action is not allowed for you.",
+    },
+    ProblemKind {
+        code: "not-found",
+        status: 404,
+        title: "Not found",
+        explanation: "There is nothing here. Check the address or link you were given.",
+    },
+    ProblemKind {
+        code: "link-expired",
+        status: 410,
+        title: "This link has expired",
+        explanation: "Ask the person who sent it for a new link.",
+    },
+    ProblemKind {
+        code: "link-revoked",
+        status: 410,
+        title: "This link has been withdrawn",
+        explanation: "Ask the person who sent it for a new link.",
+    },
+    ProblemKind {
+        code: "link-used-up",
+        status: 410,
+        title: "This link has been used up",
+        explanation: "Ask the person who sent it for a new link.",
+    },
+    ProblemKind {
+        code: "idempotency-conflict",
+        status: 422,
+        title: "Idempotency key reused",
+        explanation: "This Idempotency-Key was already used with a different request body.",
+    },
+    ProblemKind {
+        code: "conflict",
+        status: 409,
+        title: "Conflict",
+        explanation: "The same request is still in progress, or the document already holds different content.",
+    },
+    ProblemKind {
+        code: "file-too-large",
+        status: 413,
+        title: "A file is too large",
+        explanation: "Each file must be under 8 MB. Please make the file smaller (for example, a lower-resolution photo or a PDF split in two) and try again.",
+    },
+    ProblemKind {
+        code: "request-too-large",
+        status: 413,
+        title: "The request is too large",
+        explanation: "Together the files are more than we can accept at once. Please send fewer files.",
+    },
+    ProblemKind {
+        code: "extension-not-allowed",
+        status: 415,
+        title: "This kind of file is not accepted here",
+        explanation: "Reports may be PDF, Word, PowerPoint, OpenDocument, text, RTF, HTML, images or zip; images may be JPEG, PNG, GIF or zip (and DICOM for the images review).",
+    },
+    ProblemKind {
+        code: "content-mismatch",
+        status: 415,
+        title: "A file is not what its name says",
+        explanation: "The file's contents do not match its type (for example, a file named .pdf that is not a PDF), or it is an Office file containing macros. Please save it again as a plain document and retry.",
+    },
+    ProblemKind {
+        code: "unsupported-media-type",
+        status: 415,
+        title: "Unsupported request type",
+        explanation: "This address does not accept that kind of request body.",
+    },
+    ProblemKind {
+        code: "invalid-field",
+        status: 422,
+        title: "Please check your answers",
+        explanation: "One of the answers is missing or not valid.",
+    },
+    ProblemKind {
+        code: "terms-not-accepted",
+        status: 422,
+        title: "Please accept the terms",
+        explanation: "We can only accept your request once you have read and accepted the terms.",
+    },
+    ProblemKind {
+        code: "too-many-images",
+        status: 422,
+        title: "Too many images",
+        explanation: "Please send at most three image uploads. Several images can go in one zip file.",
+    },
+    ProblemKind {
+        code: "too-many-files",
+        status: 422,
+        title: "Too many files",
+        explanation: "Please send fewer files, or put several in one zip file.",
+    },
+    ProblemKind {
+        code: "images-required",
+        status: 422,
+        title: "Images are needed for this service",
+        explanation: "The Records and Images Review needs at least one image or image archive.",
+    },
+    ProblemKind {
+        code: "archive-rejected",
+        status: 422,
+        title: "A zip file could not be accepted",
+        explanation: "The zip file breaks one of our safety rules (for example, it contains a kind of file we do not accept, is encrypted, or is far larger unpacked than packed).",
+    },
+    ProblemKind {
+        code: "image-rejected",
+        status: 422,
+        title: "An image could not be accepted",
+        explanation: "The image could not be read, or it is larger than we can process.",
+    },
+    ProblemKind {
+        code: "checksum-mismatch",
+        status: 422,
+        title: "Checksum mismatch",
+        explanation: "The file's bytes do not match the SHA-256 that was declared for them.",
+    },
+    ProblemKind {
+        code: "not-previewable",
+        status: 422,
+        title: "No preview available",
+        explanation: "This document has no image that can be shown as a preview.",
+    },
+    ProblemKind {
+        code: "rate-limited",
+        status: 429,
+        title: "Too many requests",
+        explanation: "Please wait a moment and try again.",
+    },
+    ProblemKind {
+        code: "integrity-error",
+        status: 500,
+        title: "A stored file could not be verified",
+        explanation: "The file failed its integrity check and was not sent. The incident has been recorded; please contact us.",
+    },
+    ProblemKind {
+        code: "internal-error",
+        status: 500,
+        title: "Something went wrong",
+        explanation: "Something went wrong on our side. Nothing you sent was kept; please try again later.",
+    },
+    ProblemKind {
+        code: "unavailable",
+        status: 503,
+        title: "Temporarily unavailable",
+        explanation: "The service is busy or briefly unavailable. Please try again in a few moments.",
+    },
 ];
 
 pub fn kind(code: &str) -> Option<&'static ProblemKind> {
@@ -114,7 +249,8 @@ impl ApiError {
     fn body(&self) -> Value {
         use ServiceError as E;
         let code = self.code();
-        let (status, title) = kind(code).map_or((500, "Something went wrong"), |k| (k.status, k.title));
+        let (status, title) =
+            kind(code).map_or((500, "Something went wrong"), |k| (k.status, k.title));
         let detail = match &self.0 {
             E::Internal(_) => "Something went wrong on our side. Please try again; quote the X-Request-Id header if you contact us.".to_owned(),
             E::Unavailable { .. } => "The service is busy or a backing store is unreachable. Please retry shortly.".to_owned(),
@@ -124,8 +260,9 @@ impl ApiError {
             E::RequestTooLarge { limit_bytes } => format!("The request is larger than {limit_bytes} bytes."),
             E::ExtensionNotAllowed { filename, allowed } => format!("`{filename}`: accepted here are {}.", allowed.join(", ")),
             E::ContentMismatch { filename, detected } => format!("`{filename}` does not contain what its extension says (found: {detected})."),
-            E::ArchiveRejected { filename, reason } => format!("`{filename}`: {reason}."),
-            E::ImageRejected { filename, reason } => format!("`{filename}`: {reason}."),
+            E::ArchiveRejected { filename, reason } | E::ImageRejected { filename, reason } => {
+                format!("`{filename}`: {reason}.")
+            }
             E::TooManyImages { limit } => format!("At most {limit} image uploads are accepted."),
             E::TooManyFiles { field, limit } => format!("At most {limit} files in `{field}`."),
             E::Malformed(why) => format!("The request body could not be parsed: {why}."),
@@ -142,7 +279,10 @@ impl ApiError {
         };
         match &self.0 {
             E::InvalidField { field, .. } => ext("field", json!(field)),
-            E::FileTooLarge { filename, limit_bytes } => {
+            E::FileTooLarge {
+                filename,
+                limit_bytes,
+            } => {
                 ext("filename", json!(filename));
                 ext("limit_bytes", json!(limit_bytes));
             }
@@ -180,17 +320,22 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         match &self.0 {
             ServiceError::Internal(cause) => tracing::error!(cause = %cause, "internal error"),
-            ServiceError::Unavailable { reason, .. } => tracing::warn!(reason = %reason, "unavailable"),
+            ServiceError::Unavailable { reason, .. } => {
+                tracing::warn!(reason = %reason, "unavailable");
+            }
             other => tracing::info!(code = self.code(), "request refused: {}", short(other)),
         }
         let mut response = HttpResponse::build(self.status_code())
             .content_type("application/problem+json")
             .body(self.body().to_string());
-        if let ServiceError::Unavailable { retry_after_seconds, .. } = &self.0 {
-            response.headers_mut().insert(
-                header::RETRY_AFTER,
-                HeaderValue::from(*retry_after_seconds),
-            );
+        if let ServiceError::Unavailable {
+            retry_after_seconds,
+            ..
+        } = &self.0
+        {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_seconds));
         }
         response.extensions_mut().insert(ProblemCode(self.code()));
         response

@@ -76,7 +76,11 @@ pub async fn submit(
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.trim().to_ascii_lowercase().starts_with("multipart/form-data"));
+        .is_some_and(|ct| {
+            ct.trim()
+                .to_ascii_lowercase()
+                .starts_with("multipart/form-data")
+        });
     if !is_multipart {
         return Err(ServiceError::UnsupportedMediaType.into());
     }
@@ -115,7 +119,8 @@ pub async fn submit(
         })
     };
     let multipart = Multipart::new(req.headers(), counted);
-    let mut submission = Submission::begin(services.clone().into_inner(), super::client_address(&req));
+    let mut submission =
+        Submission::begin(services.clone().into_inner(), super::client_address(&req));
     let outcome = receive(multipart, &mut submission, &services, &over_cap, cap).await;
     let receipt = match outcome {
         Ok(receipt) => receipt,
@@ -129,7 +134,10 @@ pub async fn submit(
         return Ok(pages::receipt_page(&receipt));
     }
     Ok(HttpResponse::Created()
-        .insert_header((header::LOCATION, format!("/api/v1/cases/{}", receipt.case_id)))
+        .insert_header((
+            header::LOCATION,
+            format!("/api/v1/cases/{}", receipt.case_id),
+        ))
         .json(receipt))
 }
 
@@ -157,7 +165,11 @@ async fn receive(
                 let mut bytes = Vec::new();
                 if filename.is_empty() {
                     // A file input left empty: browsers send the part with no name and no bytes.
-                    while let Some(chunk) = part.try_next().await.map_err(|e| multipart_error(&e, over_cap, cap))? {
+                    while let Some(chunk) = part
+                        .try_next()
+                        .await
+                        .map_err(|e| multipart_error(&e, over_cap, cap))?
+                    {
                         if !chunk.is_empty() {
                             return Err(ServiceError::InvalidField {
                                 field: name,
@@ -168,7 +180,11 @@ async fn receive(
                     continue;
                 }
                 submission.claim_slot(field)?;
-                while let Some(chunk) = part.try_next().await.map_err(|e| multipart_error(&e, over_cap, cap))? {
+                while let Some(chunk) = part
+                    .try_next()
+                    .await
+                    .map_err(|e| multipart_error(&e, over_cap, cap))?
+                {
                     if (bytes.len() + chunk.len()) as u64 > max_file {
                         return Err(ServiceError::FileTooLarge {
                             filename,
@@ -187,7 +203,11 @@ async fn receive(
             }
             (None, _) => {
                 let mut value = Vec::new();
-                while let Some(chunk) = part.try_next().await.map_err(|e| multipart_error(&e, over_cap, cap))? {
+                while let Some(chunk) = part
+                    .try_next()
+                    .await
+                    .map_err(|e| multipart_error(&e, over_cap, cap))?
+                {
                     if value.len() + chunk.len() > MAX_TEXT_FIELD_BYTES {
                         return Err(ServiceError::InvalidField {
                             field: name,

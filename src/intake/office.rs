@@ -339,7 +339,8 @@ fn classify_ooxml(
         // (attachedTemplate, oleObject, image, frame) is fetched when the file opens.
         let external = elements(&rels, "Relationship").iter().any(|a| {
             attr(a, "TargetMode").is_some_and(|m| m.trim().eq_ignore_ascii_case("external"))
-                && !attr(a, "Type").is_some_and(|t| t.trim().to_ascii_lowercase().ends_with("/hyperlink"))
+                && !attr(a, "Type")
+                    .is_some_and(|t| t.trim().to_ascii_lowercase().ends_with("/hyperlink"))
         });
         if external {
             return ZipClass::Office("OOXML document with external relationships");

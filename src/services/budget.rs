@@ -25,7 +25,9 @@ pub struct Reservation {
 
 impl UploadBudget {
     pub fn new(total_bytes: u64, wait: Duration) -> Self {
-        let total_units = u32::try_from(total_bytes.div_ceil(UNIT)).unwrap_or(u32::MAX).max(1);
+        let total_units = u32::try_from(total_bytes.div_ceil(UNIT))
+            .unwrap_or(u32::MAX)
+            .max(1);
         Self {
             semaphore: Arc::new(Semaphore::new(total_units as usize)),
             total_units,

@@ -80,12 +80,12 @@ pub async fn list(
     let more = rows.len() > PAGE_SIZE as usize;
     rows.truncate(PAGE_SIZE as usize);
     Ok(CaseList {
-        cases: rows.into_iter().map(list_item).collect(),
+        cases: rows.iter().map(list_item).collect(),
         next_page: more.then_some(page + 1),
     })
 }
 
-fn list_item(row: CaseSummary) -> CaseListItem {
+fn list_item(row: &CaseSummary) -> CaseListItem {
     CaseListItem {
         case_id: row.id,
         reference: row.reference.as_str().to_owned(),
@@ -118,7 +118,11 @@ pub fn document_view(key: &CaseKey, doc: &DocumentRecord) -> Result<DocumentView
 }
 
 pub async fn get(services: &Services, id: CaseId) -> Result<CaseView, ServiceError> {
-    let case = services.repo.get_case(id).await?.ok_or(ServiceError::NotFound)?;
+    let case = services
+        .repo
+        .get_case(id)
+        .await?
+        .ok_or(ServiceError::NotFound)?;
     let key = services.case_key(id, &case.kek_id, &case.wrapped_key)?;
     let field = |column: &str, sealed: &[u8]| open_text(&key, &field_context(id, column), sealed);
     let documents = services

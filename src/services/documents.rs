@@ -75,7 +75,11 @@ pub async fn download(
     actor: AuditActor,
     client: Option<String>,
 ) -> Result<Download, ServiceError> {
-    let doc = services.repo.get_document(id).await?.ok_or(ServiceError::NotFound)?;
+    let doc = services
+        .repo
+        .get_document(id)
+        .await?
+        .ok_or(ServiceError::NotFound)?;
     let case = services
         .repo
         .get_case(doc.case_id)
@@ -95,7 +99,10 @@ pub async fn download(
         Ok(blob) => blob,
         Err(StorageError::NotFound) => {
             // A row without its blob: as bad as a blob that does not verify.
-            services.repo.append_audit(&event(AuditOutcome::IntegrityError)).await?;
+            services
+                .repo
+                .append_audit(&event(AuditOutcome::IntegrityError))
+                .await?;
             services.metrics.integrity_failure();
             tracing::error!(document_id = %id, "document row has no blob");
             return Err(ServiceError::Integrity);

@@ -8,7 +8,9 @@ use secrecy::ExposeSecret;
 
 use super::{ServiceError, Services};
 use crate::config::Settings;
-use crate::crypto::{KekId, KeyRing, WrappedCaseKey, decode_kek_base64, encode_kek_base64, generate_kek};
+use crate::crypto::{
+    KekId, KeyRing, WrappedCaseKey, decode_kek_base64, encode_kek_base64, generate_kek,
+};
 
 const DEV_KEK_ID: &str = "dev";
 const DEV_KEK_FILE: &str = "dev-kek.key";
@@ -36,7 +38,8 @@ fn read_secret_file(id: &str, path: &Path) -> Result<String, String> {
             ));
         }
     }
-    std::fs::read_to_string(path).map_err(|e| format!("KEK file for `{id}` ({}): {e}", path.display()))
+    std::fs::read_to_string(path)
+        .map_err(|e| format!("KEK file for `{id}` ({}): {e}", path.display()))
 }
 
 /// The key ring from `keys.*`; with no KEK configured, the development key (generated on first
@@ -47,7 +50,10 @@ pub fn load_key_ring(settings: &Settings) -> Result<KeyRing, String> {
         keks.push((id.to_lowercase(), decode_kek(id, value.expose_secret())?));
     }
     for (id, path) in &settings.keys.kek_files {
-        keks.push((id.to_lowercase(), decode_kek(id, &read_secret_file(id, path)?)?));
+        keks.push((
+            id.to_lowercase(),
+            decode_kek(id, &read_secret_file(id, path)?)?,
+        ));
     }
     let mut active = settings.keys.active.trim().to_lowercase();
     if keks.is_empty() {
@@ -74,7 +80,12 @@ pub fn load_key_ring(settings: &Settings) -> Result<KeyRing, String> {
     }
     let parsed = keks
         .into_iter()
-        .map(|(id, key)| Ok((KekId::parse(&id).map_err(|e| format!("KEK id `{id}`: {e}"))?, key)))
+        .map(|(id, key)| {
+            Ok((
+                KekId::parse(&id).map_err(|e| format!("KEK id `{id}`: {e}"))?,
+                key,
+            ))
+        })
         .collect::<Result<Vec<_>, String>>()?;
     let active = KekId::parse(&active).map_err(|e| format!("keys.active: {e}"))?;
     KeyRing::new(active, parsed).map_err(|e| format!("keys.active: {e}"))

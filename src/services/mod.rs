@@ -38,7 +38,10 @@ pub enum ServiceError {
     #[error("request body over {limit_bytes} bytes")]
     RequestTooLarge { limit_bytes: u64 },
     #[error("extension not allowed")]
-    ExtensionNotAllowed { filename: String, allowed: Vec<String> },
+    ExtensionNotAllowed {
+        filename: String,
+        allowed: Vec<String>,
+    },
     #[error("content does not match the extension")]
     ContentMismatch { filename: String, detected: String },
     #[error("archive rejected: {reason}")]
@@ -56,7 +59,10 @@ pub enum ServiceError {
     #[error("a stored blob failed to verify")]
     Integrity,
     #[error("temporarily unavailable: {reason}")]
-    Unavailable { reason: String, retry_after_seconds: u64 },
+    Unavailable {
+        reason: String,
+        retry_after_seconds: u64,
+    },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -113,7 +119,9 @@ impl Services {
     /// Connects to the database and storage the settings name, and loads the key ring.
     pub async fn connect(settings: Settings) -> Result<Self, StartupError> {
         let keys = keys::load_key_ring(&settings).map_err(StartupError::Keys)?;
-        let repo = SqlRepository::connect(&settings.database_url()?, settings.database.max_connections).await?;
+        let repo =
+            SqlRepository::connect(&settings.database_url()?, settings.database.max_connections)
+                .await?;
         let blobs = storage::open(&settings.storage_backend()?).await?;
         Self::assemble(settings, Arc::new(repo), blobs, keys)
     }
@@ -159,7 +167,12 @@ impl Services {
     }
 
     /// Unwraps a case's key from its stored form.
-    pub fn case_key(&self, case: CaseId, kek_id: &str, wrapped: &[u8]) -> Result<CaseKey, ServiceError> {
+    pub fn case_key(
+        &self,
+        case: CaseId,
+        kek_id: &str,
+        wrapped: &[u8],
+    ) -> Result<CaseKey, ServiceError> {
         let wrapped = WrappedCaseKey {
             kek_id: KekId::parse(kek_id).map_err(|e| ServiceError::Internal(e.to_string()))?,
             bytes: wrapped.to_vec(),

@@ -156,23 +156,25 @@ impl Submission {
         let sealing_key = object_key.clone();
 
         // Inspection, hashing and sealing are CPU work: off the async threads.
-        let (inspected, imaging_only, sha256, size, sealed) = tokio::task::spawn_blocking(move || {
-            let (inspected, imaging_only) = match intake::inspect(field, &filename, &bytes, &strict) {
-                Ok(inspected) => (inspected, None),
-                Err(strict_error) if allow_dicom_now && field == Field::Image => {
-                    // Acceptable only as DICOM: keep the strict error for a non-imaging tier.
-                    let inspected = intake::inspect(field, &filename, &bytes, &lenient)
-                        .map_err(|e| intake_error(&filename, e))?;
-                    (inspected, Some(intake_error(&filename, strict_error)))
-                }
-                Err(e) => return Err(intake_error(&filename, e)),
-            };
-            let sha256 = hex::encode(digest::digest(&digest::SHA256, &bytes));
-            let sealed = seal_blob(&key, &kek, sealing_key.as_str(), &bytes);
-            Ok((inspected, imaging_only, sha256, bytes.len() as u64, sealed))
-        })
-        .await
-        .map_err(|e| ServiceError::Internal(format!("intake task: {e}")))??;
+        let (inspected, imaging_only, sha256, size, sealed) =
+            tokio::task::spawn_blocking(move || {
+                let (inspected, imaging_only) =
+                    match intake::inspect(field, &filename, &bytes, &strict) {
+                        Ok(inspected) => (inspected, None),
+                        Err(strict_error) if allow_dicom_now && field == Field::Image => {
+                            // Acceptable only as DICOM: keep the strict error for a non-imaging tier.
+                            let inspected = intake::inspect(field, &filename, &bytes, &lenient)
+                                .map_err(|e| intake_error(&filename, e))?;
+                            (inspected, Some(intake_error(&filename, strict_error)))
+                        }
+                        Err(e) => return Err(intake_error(&filename, e)),
+                    };
+                let sha256 = hex::encode(digest::digest(&digest::SHA256, &bytes));
+                let sealed = seal_blob(&key, &kek, sealing_key.as_str(), &bytes);
+                Ok((inspected, imaging_only, sha256, bytes.len() as u64, sealed))
+            })
+            .await
+            .map_err(|e| ServiceError::Internal(format!("intake task: {e}")))??;
 
         // With the tier known, `inspect` already applied the right rules.
         let imaging_only = if hint.is_some() { None } else { imaging_only };
@@ -199,10 +201,10 @@ impl Submission {
         fields: &HashMap<String, String>,
     ) -> Result<Receipt, ServiceError> {
         let form = PatientForm::parse(fields)?;
-        if let Some(file) = self.files.iter_mut().find(|f| f.imaging_only.is_some()) {
-            if !form.service.allows_dicom() {
-                return Err(file.imaging_only.take().expect("checked above"));
-            }
+        if !form.service.allows_dicom()
+            && let Some(error) = self.files.iter_mut().find_map(|f| f.imaging_only.take())
+        {
+            return Err(error);
         }
         if form.service == ServiceTier::RecordsAndImagesReview
             && !self
@@ -286,7 +288,11 @@ impl Submission {
                     .as_deref()
                     .map(|r| seal("sponsor_reference", r)),
             };
-            match services.repo.create_case(&record, &documents, &events).await {
+            match services
+                .repo
+                .create_case(&record, &documents, &events)
+                .await
+            {
                 Ok(()) => {
                     self.finished = true;
                     return Ok(Receipt {
@@ -301,7 +307,9 @@ impl Submission {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(ServiceError::Internal("could not draw a free reference".into()))
+        Err(ServiceError::Internal(
+            "could not draw a free reference".into(),
+        ))
     }
 
     /// Deletes every blob this submission stored.
@@ -362,7 +370,9 @@ pub fn intake_error(filename: &Filename, error: IntakeError) -> ServiceError {
         IntakeError::ContentMismatch { detected } => {
             ServiceError::ContentMismatch { filename, detected }
         }
-        IntakeError::ArchiveRejected { reason } => ServiceError::ArchiveRejected { filename, reason },
+        IntakeError::ArchiveRejected { reason } => {
+            ServiceError::ArchiveRejected { filename, reason }
+        }
         IntakeError::ImageRejected { reason } => ServiceError::ImageRejected { filename, reason },
     }
 }
@@ -445,9 +455,13 @@ impl PatientForm {
         } else if contact_preference == ContactPreference::Phone {
             return Err(invalid("phone", "required when contact by phone is chosen"));
         }
-        let service = ServiceTier::parse(&required(fields, "service", 40, false)?).ok_or_else(|| {
-            invalid("service", "must be records_review or records_and_images_review")
-        })?;
+        let service =
+            ServiceTier::parse(&required(fields, "service", 40, false)?).ok_or_else(|| {
+                invalid(
+                    "service",
+                    "must be records_review or records_and_images_review",
+                )
+            })?;
         let condition = required(fields, "condition", 5000, true)?;
         let sponsor = match text(fields, "sponsor", 20, false)? {
             None => Sponsor::SelfFunded,
@@ -462,7 +476,10 @@ impl PatientForm {
             ));
         }
         let accepted = fields.get("terms_accepted").is_some_and(|v| {
-            matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "yes" | "on")
+            matches!(
+                v.trim().to_ascii_lowercase().as_str(),
+                "true" | "yes" | "on"
+            )
         });
         if !accepted {
             return Err(ServiceError::TermsNotAccepted);
@@ -489,7 +506,10 @@ mod tests {
             ("full_name", "Jane Doe"),
             ("email", "jane@example.org"),
             ("service", "records_review"),
-            ("condition", "Second opinion on a biopsy result.\nPlease review."),
+            (
+                "condition",
+                "Second opinion on a biopsy result.\nPlease review.",
+            ),
             ("terms_accepted", "on"),
         ]
         .iter()
@@ -538,7 +558,10 @@ mod tests {
             (vec![("sponsor", "uncle")], "sponsor"),
             (vec![("full_name", "Jane\u{7}Doe")], "full_name"),
         ] {
-            assert_eq!(field_of(PatientForm::parse(&form(&pairs)).err().unwrap()), field);
+            assert_eq!(
+                field_of(PatientForm::parse(&form(&pairs)).err().unwrap()),
+                field
+            );
         }
     }
 

@@ -69,7 +69,10 @@ impl Drop for TempGuard {
 impl BlobStore for FsStore {
     async fn put(&self, key: &ObjectKey, bytes: Bytes) -> Result<(), StorageError> {
         let target = self.path_of(key);
-        let parent = target.parent().expect("object keys have a parent").to_path_buf();
+        let parent = target
+            .parent()
+            .expect("object keys have a parent")
+            .to_path_buf();
         fs::create_dir_all(&parent).await?;
         let temp = self
             .root

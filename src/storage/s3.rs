@@ -81,7 +81,11 @@ impl BlobStore for S3Store {
             .await
         {
             Ok(output) => output,
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => {
+            Err(e)
+                if e.as_service_error().is_some_and(
+                    aws_sdk_s3::operation::get_object::GetObjectError::is_no_such_key,
+                ) =>
+            {
                 return Err(StorageError::NotFound);
             }
             Err(e) => return Err(StorageError::Unavailable(describe(&e))),
@@ -136,7 +140,10 @@ impl BlobStore for S3Store {
             .send()
             .await
             .map_err(|e| {
-                let detail = if e.as_service_error().is_some_and(aws_sdk_s3::operation::head_bucket::HeadBucketError::is_not_found) {
+                let detail = if e
+                    .as_service_error()
+                    .is_some_and(aws_sdk_s3::operation::head_bucket::HeadBucketError::is_not_found)
+                {
                     "does not exist".to_owned()
                 } else {
                     describe(&e)

@@ -7,13 +7,22 @@ use crate::fixtures;
 use crate::helpers::{TestApp, assert_problem, file, patient_form};
 
 /// Submits one report and returns (case id, document id, object key path on disk).
-async fn one_document(app: &TestApp, name: &str, bytes: Vec<u8>) -> (String, String, std::path::PathBuf) {
-    let response = app.post_request(patient_form().part("report", file(name, bytes))).await;
+async fn one_document(
+    app: &TestApp,
+    name: &str,
+    bytes: Vec<u8>,
+) -> (String, String, std::path::PathBuf) {
+    let response = app
+        .post_request(patient_form().part("report", file(name, bytes)))
+        .await;
     assert_eq!(response.status(), 201);
     let receipt: Value = response.json().await.unwrap();
     let case = receipt["case_id"].as_str().unwrap().to_owned();
     let doc = receipt["documents"][0]["id"].as_str().unwrap().to_owned();
-    let path = app.data_dir.path().join(format!("blobs/cases/{case}/documents/{doc}"));
+    let path = app
+        .data_dir
+        .path()
+        .join(format!("blobs/cases/{case}/documents/{doc}"));
     assert!(path.exists());
     (case, doc, path)
 }
@@ -37,13 +46,19 @@ async fn an_8_mib_document_streams_back_byte_identical_and_is_audited() {
     let (_, doc, _) = one_document(&app, "scan-report.pdf", original.clone()).await;
     let response = app.get_document_content(&doc).await;
     assert_eq!(response.status(), 200);
-    assert_eq!(response.headers()["content-length"], original.len().to_string().as_str());
+    assert_eq!(
+        response.headers()["content-length"],
+        original.len().to_string().as_str()
+    );
     assert_eq!(
         response.headers()["content-disposition"],
         "attachment; filename=\"scan-report.pdf\"; filename*=UTF-8''scan-report.pdf"
     );
     assert!(response.bytes().await.unwrap().as_ref() == original.as_slice());
-    assert_eq!(audit_outcomes(&app, "document.downloaded").await, vec!["success"]);
+    assert_eq!(
+        audit_outcomes(&app, "document.downloaded").await,
+        vec!["success"]
+    );
 }
 
 #[tokio::test]
@@ -57,9 +72,15 @@ async fn a_tampered_first_chunk_is_an_integrity_error_with_no_bytes_and_an_audit
 
     let body = assert_problem(app.get_document_content(&doc).await, 500, "integrity-error").await;
     assert!(!body.to_string().contains("PDF"), "{body}");
-    assert_eq!(audit_outcomes(&app, "document.downloaded").await, vec!["integrity-error"]);
+    assert_eq!(
+        audit_outcomes(&app, "document.downloaded").await,
+        vec!["integrity-error"]
+    );
     let metrics = app.get("/metrics").await.text().await.unwrap();
-    assert!(metrics.contains("consilium_integrity_failures_total 1"), "{metrics}");
+    assert!(
+        metrics.contains("consilium_integrity_failures_total 1"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
@@ -73,7 +94,11 @@ async fn a_tampered_later_chunk_ends_the_download_with_an_error_before_any_bad_b
     std::fs::write(&path, sealed).unwrap();
 
     let mut response = app.get_document_content(&doc).await;
-    assert_eq!(response.status(), 200, "the first chunks verify, so the response starts");
+    assert_eq!(
+        response.status(),
+        200,
+        "the first chunks verify, so the response starts"
+    );
     let mut received = Vec::new();
     let mut failed = false;
     loop {
@@ -88,7 +113,10 @@ async fn a_tampered_later_chunk_ends_the_download_with_an_error_before_any_bad_b
     }
     assert!(failed, "the client sees the download fail");
     assert!(received.len() < original.len());
-    assert!(received.as_slice() == &original[..received.len()], "every byte sent was verified plaintext");
+    assert!(
+        received.as_slice() == &original[..received.len()],
+        "every byte sent was verified plaintext"
+    );
     // The failure is audited after the (successful) start.
     let mut outcomes = Vec::new();
     for _ in 0..50 {
@@ -114,7 +142,11 @@ async fn admin_routes_refuse_missing_or_wrong_tokens_and_audit_the_denial() {
     let app = TestApp::spawn().await;
     let (case, doc, _) = one_document(&app, "letter.pdf", fixtures::pdf()).await;
     for token in [None, Some("cat_wrong"), Some("Bearer-less")] {
-        for path in [format!("/api/v1/documents/{doc}/content"), format!("/api/v1/cases/{case}"), "/api/v1/cases".to_owned()] {
+        for path in [
+            format!("/api/v1/documents/{doc}/content"),
+            format!("/api/v1/cases/{case}"),
+            "/api/v1/cases".to_owned(),
+        ] {
             let mut request = app.client.get(format!("{}{path}", app.address));
             if let Some(token) = token {
                 request = request.bearer_auth(token);
@@ -123,8 +155,15 @@ async fn admin_routes_refuse_missing_or_wrong_tokens_and_audit_the_denial() {
         }
     }
     let denied = app.services.repo.audit_records(None).await.unwrap();
-    let denied: Vec<_> = denied.iter().filter(|r| r.action == "access.denied").collect();
-    assert_eq!(denied.len(), 6, "document and case reads are audited as denied");
+    let denied: Vec<_> = denied
+        .iter()
+        .filter(|r| r.action == "access.denied")
+        .collect();
+    assert_eq!(
+        denied.len(),
+        6,
+        "document and case reads are audited as denied"
+    );
     assert!(denied.iter().all(|r| r.outcome == "denied"));
 }
 
@@ -132,7 +171,17 @@ async fn admin_routes_refuse_missing_or_wrong_tokens_and_audit_the_denial() {
 async fn unknown_documents_and_cases_are_not_found() {
     let app = TestApp::spawn().await;
     let unknown = consilium::domain::DocumentId::new();
-    assert_problem(app.get_document_content(&unknown.to_string()).await, 404, "not-found").await;
-    assert_problem(app.get_document_content("not-a-uuid").await, 404, "not-found").await;
+    assert_problem(
+        app.get_document_content(&unknown.to_string()).await,
+        404,
+        "not-found",
+    )
+    .await;
+    assert_problem(
+        app.get_document_content("not-a-uuid").await,
+        404,
+        "not-found",
+    )
+    .await;
     assert_problem(app.get_case(&unknown.to_string()).await, 404, "not-found").await;
 }

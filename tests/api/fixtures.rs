@@ -1,5 +1,6 @@
 //! Small, real files of every accepted type, made here so that no test downloads anything
 //! (see fixtures/README.md).
+#![allow(clippy::cast_possible_truncation)]
 
 use std::io::{Cursor, Write};
 
@@ -14,7 +15,9 @@ fn image(format: ImageFormat, width: u32, height: u32) -> Vec<u8> {
         image::Rgb([(x * 7) as u8, (y * 13) as u8, ((x + y) * 3) as u8])
     });
     let mut out = Cursor::new(Vec::new());
-    DynamicImage::ImageRgb8(img).write_to(&mut out, format).unwrap();
+    DynamicImage::ImageRgb8(img)
+        .write_to(&mut out, format)
+        .unwrap();
     out.into_inner()
 }
 
@@ -51,7 +54,11 @@ fn crc32(data: &[u8]) -> u32 {
     for &b in data {
         crc ^= u32::from(b);
         for _ in 0..8 {
-            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc
@@ -76,7 +83,9 @@ pub fn rtf() -> Vec<u8> {
     b"{\\rtf1\\ansi Discharge summary.\\par}".to_vec()
 }
 pub fn txt() -> Vec<u8> {
-    "Blood results: Hb 131 g/L. Créatinine normale.\n".as_bytes().to_vec()
+    "Blood results: Hb 131 g/L. Créatinine normale.\n"
+        .as_bytes()
+        .to_vec()
 }
 pub fn html() -> Vec<u8> {
     b"<!DOCTYPE html><html><body><p>Clinic letter</p></body></html>".to_vec()
@@ -87,10 +96,16 @@ pub fn eps() -> Vec<u8> {
 
 fn ole(stream: &str, extra_storage: Option<&str>) -> Vec<u8> {
     let mut comp = cfb::CompoundFile::create(Cursor::new(Vec::new())).unwrap();
-    comp.create_stream(stream).unwrap().write_all(b"document body").unwrap();
+    comp.create_stream(stream)
+        .unwrap()
+        .write_all(b"document body")
+        .unwrap();
     if let Some(storage) = extra_storage {
         comp.create_storage(storage).unwrap();
-        comp.create_stream(format!("{storage}/VBA")).unwrap().write_all(b"Attribute VB_Name").unwrap();
+        comp.create_stream(format!("{storage}/VBA"))
+            .unwrap()
+            .write_all(b"Attribute VB_Name")
+            .unwrap();
     }
     comp.flush().unwrap();
     comp.into_inner().into_inner()
@@ -110,7 +125,10 @@ pub fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
     let mut writer = zip::ZipWriter::new(Cursor::new(Vec::new()));
     for (name, bytes) in entries {
         writer
-            .start_file(*name, SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated))
+            .start_file(
+                *name,
+                SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated),
+            )
             .unwrap();
         writer.write_all(bytes).unwrap();
     }
@@ -163,7 +181,10 @@ pub fn pptx() -> Vec<u8> {
 fn odf(mimetype: &str) -> Vec<u8> {
     let mut writer = zip::ZipWriter::new(Cursor::new(Vec::new()));
     writer
-        .start_file("mimetype", SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored))
+        .start_file(
+            "mimetype",
+            SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored),
+        )
         .unwrap();
     writer.write_all(mimetype.as_bytes()).unwrap();
     writer
@@ -190,22 +211,74 @@ pub fn odp() -> Vec<u8> {
 pub fn dicom(rows: u16, columns: u16) -> Vec<u8> {
     let mut obj = InMemDicomObject::new_empty();
     let sop_instance = "1.2.826.0.1.3680043.10.1234.1";
-    obj.put(DataElement::new(tags::SOP_CLASS_UID, VR::UI, PrimitiveValue::from(uids::CT_IMAGE_STORAGE)));
-    obj.put(DataElement::new(tags::SOP_INSTANCE_UID, VR::UI, PrimitiveValue::from(sop_instance)));
-    obj.put(DataElement::new(tags::PATIENT_NAME, VR::PN, PrimitiveValue::from("Quint^Amelia")));
-    obj.put(DataElement::new(tags::MODALITY, VR::CS, PrimitiveValue::from("CT")));
-    obj.put(DataElement::new(tags::ROWS, VR::US, PrimitiveValue::from(rows)));
-    obj.put(DataElement::new(tags::COLUMNS, VR::US, PrimitiveValue::from(columns)));
-    obj.put(DataElement::new(tags::BITS_ALLOCATED, VR::US, PrimitiveValue::from(16_u16)));
-    obj.put(DataElement::new(tags::BITS_STORED, VR::US, PrimitiveValue::from(12_u16)));
-    obj.put(DataElement::new(tags::HIGH_BIT, VR::US, PrimitiveValue::from(11_u16)));
-    obj.put(DataElement::new(tags::PIXEL_REPRESENTATION, VR::US, PrimitiveValue::from(0_u16)));
-    obj.put(DataElement::new(tags::SAMPLES_PER_PIXEL, VR::US, PrimitiveValue::from(1_u16)));
-    obj.put(DataElement::new(tags::PHOTOMETRIC_INTERPRETATION, VR::CS, PrimitiveValue::from("MONOCHROME2")));
+    obj.put(DataElement::new(
+        tags::SOP_CLASS_UID,
+        VR::UI,
+        PrimitiveValue::from(uids::CT_IMAGE_STORAGE),
+    ));
+    obj.put(DataElement::new(
+        tags::SOP_INSTANCE_UID,
+        VR::UI,
+        PrimitiveValue::from(sop_instance),
+    ));
+    obj.put(DataElement::new(
+        tags::PATIENT_NAME,
+        VR::PN,
+        PrimitiveValue::from("Quint^Amelia"),
+    ));
+    obj.put(DataElement::new(
+        tags::MODALITY,
+        VR::CS,
+        PrimitiveValue::from("CT"),
+    ));
+    obj.put(DataElement::new(
+        tags::ROWS,
+        VR::US,
+        PrimitiveValue::from(rows),
+    ));
+    obj.put(DataElement::new(
+        tags::COLUMNS,
+        VR::US,
+        PrimitiveValue::from(columns),
+    ));
+    obj.put(DataElement::new(
+        tags::BITS_ALLOCATED,
+        VR::US,
+        PrimitiveValue::from(16_u16),
+    ));
+    obj.put(DataElement::new(
+        tags::BITS_STORED,
+        VR::US,
+        PrimitiveValue::from(12_u16),
+    ));
+    obj.put(DataElement::new(
+        tags::HIGH_BIT,
+        VR::US,
+        PrimitiveValue::from(11_u16),
+    ));
+    obj.put(DataElement::new(
+        tags::PIXEL_REPRESENTATION,
+        VR::US,
+        PrimitiveValue::from(0_u16),
+    ));
+    obj.put(DataElement::new(
+        tags::SAMPLES_PER_PIXEL,
+        VR::US,
+        PrimitiveValue::from(1_u16),
+    ));
+    obj.put(DataElement::new(
+        tags::PHOTOMETRIC_INTERPRETATION,
+        VR::CS,
+        PrimitiveValue::from("MONOCHROME2"),
+    ));
     let pixels: Vec<u16> = (0..u32::from(rows.min(8)) * u32::from(columns.min(8)))
         .map(|i| (i * 37 % 4096) as u16)
         .collect();
-    obj.put(DataElement::new(tags::PIXEL_DATA, VR::OW, PrimitiveValue::U16(pixels.into())));
+    obj.put(DataElement::new(
+        tags::PIXEL_DATA,
+        VR::OW,
+        PrimitiveValue::U16(pixels.into()),
+    ));
     let file = obj
         .with_meta(
             FileMetaTableBuilder::new()
@@ -244,6 +317,9 @@ pub fn every_report_type() -> Vec<(&'static str, Vec<u8>)> {
         ("photo.jpeg", jpeg()),
         ("scan.tif", tiff()),
         ("sketch.bmp", bmp()),
-        ("bundle.zip", zip_of(&[("a.pdf", &pdf()), ("b.txt", &txt())])),
+        (
+            "bundle.zip",
+            zip_of(&[("a.pdf", &pdf()), ("b.txt", &txt())]),
+        ),
     ]
 }

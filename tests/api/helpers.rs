@@ -47,27 +47,44 @@ impl S3Server {
         std::fs::create_dir_all(root.path().join(BUCKET)).unwrap();
         let fs = s3s_fs::FileSystem::new(root.path()).unwrap();
         let mut builder = s3s::service::S3ServiceBuilder::new(fs);
-        builder.set_auth(s3s::auth::SimpleAuth::from_single(S3_ACCESS_KEY, S3_SECRET_KEY));
+        builder.set_auth(s3s::auth::SimpleAuth::from_single(
+            S3_ACCESS_KEY,
+            S3_SECRET_KEY,
+        ));
         let service = builder.build();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
         let task = tokio::spawn(async move {
             let http = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
             loop {
-                let Ok((socket, _)) = listener.accept().await else { continue };
-                let conn = http.serve_connection(TokioIo::new(socket), service.clone()).into_owned();
+                let Ok((socket, _)) = listener.accept().await else {
+                    continue;
+                };
+                let conn = http
+                    .serve_connection(TokioIo::new(socket), service.clone())
+                    .into_owned();
                 tokio::spawn(async move {
                     let _ = conn.await;
                 });
             }
         });
-        Self { endpoint, root, task }
+        Self {
+            endpoint,
+            root,
+            task,
+        }
     }
 
     pub fn client(&self) -> aws_sdk_s3::Client {
         let config = aws_sdk_s3::config::Builder::new()
             .behavior_version(BehaviorVersion::latest())
-            .credentials_provider(Credentials::new(S3_ACCESS_KEY, S3_SECRET_KEY, None, None, "test"))
+            .credentials_provider(Credentials::new(
+                S3_ACCESS_KEY,
+                S3_SECRET_KEY,
+                None,
+                None,
+                "test",
+            ))
             .endpoint_url(&self.endpoint)
             .region(Region::new("us-east-1"))
             .force_path_style(true)
@@ -122,14 +139,16 @@ impl TestApp {
                 None,
                 format!("sqlite://{}/consilium.db", data_dir.path().display()),
             ),
-            Backend::S3Postgres => (Some(Arc::new(S3Server::start().await)), postgres_database().await),
+            Backend::S3Postgres => (
+                Some(Arc::new(S3Server::start().await)),
+                postgres_database().await,
+            ),
         };
         let overrides = overrides
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
-        let app = Self::start(backend, data_dir, s3, database_url, overrides, None).await;
-        app
+        Self::start(backend, data_dir, s3, database_url, overrides, None).await
     }
 
     async fn start(
@@ -141,16 +160,23 @@ impl TestApp {
         admin_token: Option<String>,
     ) -> Self {
         let mut vars: HashMap<String, String> = HashMap::from([
-            ("CONSILIUM__DATA_DIR".into(), data_dir.path().display().to_string()),
+            (
+                "CONSILIUM__DATA_DIR".into(),
+                data_dir.path().display().to_string(),
+            ),
             ("CONSILIUM__SERVER__BIND".into(), "127.0.0.1:0".into()),
             ("CONSILIUM__SERVER__ENVIRONMENT".into(), "test".into()),
             ("CONSILIUM__SERVER__WORKERS".into(), "2".into()),
             ("CONSILIUM__DATABASE__URL".into(), database_url.clone()),
-            ("CONSILIUM__INTAKE__UPLOAD_BUDGET_WAIT_SECONDS".into(), "5".into()),
+            (
+                "CONSILIUM__INTAKE__UPLOAD_BUDGET_WAIT_SECONDS".into(),
+                "5".into(),
+            ),
         ]);
         vars.extend(overrides.clone());
         let config_dir = tempfile::tempdir().unwrap();
-        let settings = Settings::load_from(config_dir.path(), None, environment_from(Some(vars))).unwrap();
+        let settings =
+            Settings::load_from(config_dir.path(), None, environment_from(Some(vars))).unwrap();
         let keys = keys::load_key_ring(&settings).unwrap();
         let repo = Arc::new(SqlRepository::connect(&database_url, 5).await.unwrap());
         let blobs: Arc<dyn BlobStore> = match &s3 {
@@ -165,7 +191,9 @@ impl TestApp {
         tokio::spawn(app.into_server());
         let admin_token = match admin_token {
             Some(token) => token,
-            None => admin::create_token(services.repo.as_ref(), "test-admin").await.unwrap(),
+            None => admin::create_token(services.repo.as_ref(), "test-admin")
+                .await
+                .unwrap(),
         };
         Self {
             address: format!("http://127.0.0.1:{port}"),
@@ -187,8 +215,24 @@ impl TestApp {
     /// Stops the server and starts a new one on the same data, database and bucket.
     pub async fn restart(self) -> Self {
         self.server.stop(true).await;
-        let Self { backend, data_dir, s3, database_url, overrides, admin_token, .. } = self;
-        Self::start(backend, data_dir, s3, database_url, overrides, Some(admin_token)).await
+        let Self {
+            backend,
+            data_dir,
+            s3,
+            database_url,
+            overrides,
+            admin_token,
+            ..
+        } = self;
+        Self::start(
+            backend,
+            data_dir,
+            s3,
+            database_url,
+            overrides,
+            Some(admin_token),
+        )
+        .await
     }
 
     pub async fn post_request(&self, form: Form) -> reqwest::Response {
@@ -220,7 +264,10 @@ impl TestApp {
 
     pub async fn get_document_content(&self, document_id: &str) -> reqwest::Response {
         self.client
-            .get(format!("{}/api/v1/documents/{document_id}/content", self.address))
+            .get(format!(
+                "{}/api/v1/documents/{document_id}/content",
+                self.address
+            ))
             .bearer_auth(&self.admin_token)
             .send()
             .await
@@ -228,7 +275,11 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client.get(format!("{}{path}", self.address)).send().await.unwrap()
+        self.client
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .unwrap()
     }
 
     /// Every object key in the blob store.
@@ -281,7 +332,10 @@ pub fn form_with(changes: &[(&str, &str)]) -> Form {
         ("phone", "+44 20 7946 0958"),
         ("contact_preference", "email"),
         ("service", "records_review"),
-        ("condition", "Suspected sarcoidosis; I would like a review of my CT and biopsy."),
+        (
+            "condition",
+            "Suspected sarcoidosis; I would like a review of my CT and biopsy.",
+        ),
         ("terms_accepted", "true"),
     ]
     .iter()

@@ -15,17 +15,30 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 
 async fn nothing_personal_is_stored_in_clear(backend: Backend) {
     let app = TestApp::spawn_with(backend, &[]).await;
-    let form = form_with(&[("full_name", NAME), ("email", EMAIL), ("condition", CONDITION)])
-        .part("report", file(FILENAME, CONTENT.as_bytes().to_vec()));
+    let form = form_with(&[
+        ("full_name", NAME),
+        ("email", EMAIL),
+        ("condition", CONDITION),
+    ])
+    .part("report", file(FILENAME, CONTENT.as_bytes().to_vec()));
     assert_eq!(app.post_request(form).await.status(), 201);
 
     let files = app.files_at_rest();
-    assert!(files.iter().any(|f| f.to_string_lossy().contains("/documents/")), "the blob is on disk");
+    assert!(
+        files
+            .iter()
+            .any(|f| f.to_string_lossy().contains("/documents/")),
+        "the blob is on disk"
+    );
     let mut scanned = 0;
     for path in &files {
         let bytes = std::fs::read(path).unwrap();
         for secret in [NAME, EMAIL, CONDITION, FILENAME, CONTENT, "ECHO FINDINGS"] {
-            assert!(!contains(&bytes, secret.as_bytes()), "{secret:?} in clear in {}", path.display());
+            assert!(
+                !contains(&bytes, secret.as_bytes()),
+                "{secret:?} in clear in {}",
+                path.display()
+            );
         }
         scanned += 1;
     }
@@ -50,7 +63,12 @@ async fn nothing_personal_is_stored_in_clear(backend: Backend) {
     }
     // And the administrator still reads it all back.
     let list: serde_json::Value = app.list_cases("").await.json().await.unwrap();
-    let case: serde_json::Value = app.get_case(list["cases"][0]["case_id"].as_str().unwrap()).await.json().await.unwrap();
+    let case: serde_json::Value = app
+        .get_case(list["cases"][0]["case_id"].as_str().unwrap())
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(case["patient"]["full_name"], NAME);
     assert_eq!(case["patient"]["email"], EMAIL);
     assert_eq!(case["condition"], CONDITION);

@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use crate::fixtures;
-use crate::helpers::{Backend, BUCKET, TestApp, assert_problem, file, patient_form};
+use crate::helpers::{BUCKET, Backend, TestApp, assert_problem, file, patient_form};
 
 #[tokio::test]
 async fn health_and_readiness_answer() {
@@ -23,14 +23,19 @@ async fn readiness_fails_with_unavailable_when_the_bucket_is_gone() {
     let response = app.get("/readyz").await;
     assert!(response.headers().contains_key("retry-after"));
     let body = assert_problem(response, 503, "unavailable").await;
-    assert!(!body.to_string().contains(BUCKET), "no internal detail in a 5xx body: {body}");
+    assert!(
+        !body.to_string().contains(BUCKET),
+        "no internal detail in a 5xx body: {body}"
+    );
 }
 
 #[tokio::test]
 async fn a_missing_bucket_is_a_clear_startup_error() {
     let s3 = crate::helpers::S3Server::start().await;
     let store = consilium::storage::s3::S3Store::from_client(s3.client(), "no-such-bucket".into());
-    let err = consilium::storage::BlobStore::check(&store).await.unwrap_err();
+    let err = consilium::storage::BlobStore::check(&store)
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("no-such-bucket"), "{err}");
 }
 
@@ -42,7 +47,13 @@ async fn every_response_carries_the_security_headers_and_a_request_id() {
         let h = response.headers();
         assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
         assert_eq!(h["referrer-policy"], "no-referrer", "{path}");
-        assert!(h["content-security-policy"].to_str().unwrap().contains("default-src 'none'"), "{path}");
+        assert!(
+            h["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .contains("default-src 'none'"),
+            "{path}"
+        );
         assert_eq!(h["x-request-id"].to_str().unwrap().len(), 36, "{path}");
     }
     assert_problem(app.get("/no-such-page").await, 404, "not-found").await;
@@ -52,21 +63,43 @@ async fn every_response_carries_the_security_headers_and_a_request_id() {
 async fn metrics_count_requests_bytes_and_rejections() {
     let app = TestApp::spawn().await;
     let jpeg = fixtures::jpeg();
-    assert_eq!(app.post_request(patient_form().part("image", file("a.jpg", jpeg.clone()))).await.status(), 201);
-    let refused = app.post_request(patient_form().part("report", file("a.pdf", fixtures::exe()))).await;
+    assert_eq!(
+        app.post_request(patient_form().part("image", file("a.jpg", jpeg.clone())))
+            .await
+            .status(),
+        201
+    );
+    let refused = app
+        .post_request(patient_form().part("report", file("a.pdf", fixtures::exe())))
+        .await;
     assert_eq!(refused.status(), 415);
     let metrics = app.get("/metrics").await.text().await.unwrap();
-    assert!(metrics.contains(&format!("consilium_ingested_bytes_total {}", jpeg.len())), "{metrics}");
-    assert!(metrics.contains("consilium_rejections_total{code=\"content-mismatch\"} 1"), "{metrics}");
+    assert!(
+        metrics.contains(&format!("consilium_ingested_bytes_total {}", jpeg.len())),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("consilium_rejections_total{code=\"content-mismatch\"} 1"),
+        "{metrics}"
+    );
     assert!(metrics.contains("consilium_http_requests_total{method=\"POST\",route=\"/api/v1/requests\",status=\"201\"} 1"), "{metrics}");
-    assert!(metrics.contains("consilium_http_request_duration_seconds_bucket"), "{metrics}");
+    assert!(
+        metrics.contains("consilium_http_request_duration_seconds_bucket"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
 async fn the_openapi_document_describes_the_routes() {
     let app = TestApp::spawn().await;
     let doc: Value = app.get("/api/openapi.json").await.json().await.unwrap();
-    for path in ["/api/v1/requests", "/api/v1/cases", "/api/v1/cases/{case_id}", "/api/v1/documents/{document_id}/content", "/readyz"] {
+    for path in [
+        "/api/v1/requests",
+        "/api/v1/cases",
+        "/api/v1/cases/{case_id}",
+        "/api/v1/documents/{document_id}/content",
+        "/readyz",
+    ] {
         assert!(doc["paths"][path].is_object(), "{path} missing");
     }
     assert!(doc["components"]["schemas"]["Receipt"].is_object());
@@ -75,7 +108,13 @@ async fn the_openapi_document_describes_the_routes() {
 #[tokio::test]
 async fn each_problem_code_has_a_page() {
     let app = TestApp::spawn().await;
-    for code in ["file-too-large", "content-mismatch", "archive-rejected", "integrity-error", "unavailable"] {
+    for code in [
+        "file-too-large",
+        "content-mismatch",
+        "archive-rejected",
+        "integrity-error",
+        "unavailable",
+    ] {
         let response = app.get(&format!("/problems/{code}")).await;
         assert_eq!(response.status(), 200);
         let page = response.text().await.unwrap();
@@ -88,7 +127,15 @@ async fn each_problem_code_has_a_page() {
 async fn the_request_form_is_served() {
     let app = TestApp::spawn().await;
     let page = app.get("/").await.text().await.unwrap();
-    for name in ["full_name", "email", "service", "condition", "report", "image", "terms_accepted"] {
+    for name in [
+        "full_name",
+        "email",
+        "service",
+        "condition",
+        "report",
+        "image",
+        "terms_accepted",
+    ] {
         assert!(page.contains(&format!("name=\"{name}\"")), "{name}");
     }
 }

@@ -17,7 +17,9 @@ async fn sqlite() -> (SqlRepository, tempfile::TempDir) {
 }
 
 async fn postgres() -> SqlRepository {
-    SqlRepository::connect(&postgres_database().await, 5).await.unwrap()
+    SqlRepository::connect(&postgres_database().await, 5)
+        .await
+        .unwrap()
 }
 
 async fn concurrent_appends_keep_one_unbroken_chain(repo: Arc<SqlRepository>) {
@@ -26,9 +28,13 @@ async fn concurrent_appends_keep_one_unbroken_chain(repo: Arc<SqlRepository>) {
         .map(|i| {
             let repo = Arc::clone(&repo);
             tokio::spawn(async move {
-                let event = AuditEvent::new(AuditActor::Admin(format!("a{i}")), AuditAction::DocumentDownloaded, AuditOutcome::Success)
-                    .case(case)
-                    .client(Some("127.0.0.1".into()));
+                let event = AuditEvent::new(
+                    AuditActor::Admin(format!("a{i}")),
+                    AuditAction::DocumentDownloaded,
+                    AuditOutcome::Success,
+                )
+                .case(case)
+                .client(Some("127.0.0.1".into()));
                 repo.append_audit(&event).await.unwrap();
             })
         })
@@ -40,7 +46,10 @@ async fn concurrent_appends_keep_one_unbroken_chain(repo: Arc<SqlRepository>) {
     assert_eq!(records.len(), 40);
     assert_eq!(verify_chain(&records), Ok(40));
     assert_eq!(repo.audit_records(Some(case)).await.unwrap().len(), 40);
-    assert_eq!(repo.audit_records(Some(CaseId::new())).await.unwrap().len(), 0);
+    assert_eq!(
+        repo.audit_records(Some(CaseId::new())).await.unwrap().len(),
+        0
+    );
 }
 
 #[tokio::test]
@@ -55,10 +64,26 @@ async fn concurrent_audit_appends_chain_on_postgres() {
 }
 
 async fn admin_tokens_are_unique_and_found_by_hash(repo: &dyn Repository) {
-    let token = consilium::services::admin::create_token(repo, "ops").await.unwrap();
-    assert_eq!(consilium::services::admin::authenticate(repo, &token).await.unwrap(), "ops");
-    assert!(consilium::services::admin::authenticate(repo, &format!("{token}x")).await.is_err());
-    assert!(consilium::services::admin::create_token(repo, "ops").await.is_err(), "names are unique");
+    let token = consilium::services::admin::create_token(repo, "ops")
+        .await
+        .unwrap();
+    assert_eq!(
+        consilium::services::admin::authenticate(repo, &token)
+            .await
+            .unwrap(),
+        "ops"
+    );
+    assert!(
+        consilium::services::admin::authenticate(repo, &format!("{token}x"))
+            .await
+            .is_err()
+    );
+    assert!(
+        consilium::services::admin::create_token(repo, "ops")
+            .await
+            .is_err(),
+        "names are unique"
+    );
 }
 
 #[tokio::test]
@@ -85,15 +110,35 @@ fn consilium(data_dir: &std::path::Path, args: &[&str]) -> std::process::Output 
 #[tokio::test]
 async fn audit_verify_passes_then_names_the_tampered_row() {
     let dir = tempfile::tempdir().unwrap();
-    let created = consilium(dir.path(), &["admin", "create-token", "--name", "night-shift"]);
-    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    let created = consilium(
+        dir.path(),
+        &["admin", "create-token", "--name", "night-shift"],
+    );
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
     let stdout = String::from_utf8(created.stdout).unwrap();
-    assert!(stdout.trim_end().lines().last().unwrap().starts_with("cat_"), "{stdout}");
+    assert!(
+        stdout
+            .trim_end()
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with("cat_"),
+        "{stdout}"
+    );
 
     let url = format!("sqlite://{}/consilium.db", dir.path().display());
     let repo = SqlRepository::connect(&url, 2).await.unwrap();
-    for outcome in [AuditOutcome::Success, AuditOutcome::Denied, AuditOutcome::Success] {
-        let event = AuditEvent::new(AuditActor::Patient, AuditAction::RequestSubmitted, outcome).case(CaseId::new());
+    for outcome in [
+        AuditOutcome::Success,
+        AuditOutcome::Denied,
+        AuditOutcome::Success,
+    ] {
+        let event = AuditEvent::new(AuditActor::Patient, AuditAction::RequestSubmitted, outcome)
+            .case(CaseId::new());
         repo.append_audit(&event).await.unwrap();
     }
     let ok = consilium(dir.path(), &["audit", "verify"]);
@@ -101,7 +146,10 @@ async fn audit_verify_passes_then_names_the_tampered_row() {
     assert!(String::from_utf8_lossy(&ok.stdout).contains("3 rows verified"));
 
     let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-    sqlx::query("UPDATE audit_events SET outcome = 'success' WHERE seq = 2").execute(&pool).await.unwrap();
+    sqlx::query("UPDATE audit_events SET outcome = 'success' WHERE seq = 2")
+        .execute(&pool)
+        .await
+        .unwrap();
     let broken = consilium(dir.path(), &["audit", "verify"]);
     assert!(!broken.status.success());
     let out = String::from_utf8_lossy(&broken.stdout);
@@ -112,7 +160,9 @@ async fn audit_verify_passes_then_names_the_tampered_row() {
 async fn keys_rewrap_moves_every_case_key_to_the_active_kek_and_cases_still_open() {
     use crate::helpers::{TestApp, file, patient_form};
     let app = TestApp::spawn().await;
-    let response = app.post_request(patient_form().part("report", file("a.txt", b"hello".to_vec()))).await;
+    let response = app
+        .post_request(patient_form().part("report", file("a.txt", b"hello".to_vec())))
+        .await;
     assert_eq!(response.status(), 201);
     let receipt: serde_json::Value = response.json().await.unwrap();
     let data_dir = app.data_dir.path().to_path_buf();
@@ -131,7 +181,11 @@ async fn keys_rewrap_moves_every_case_key_to_the_active_kek_and_cases_still_open
         .current_dir(&data_dir)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("re-wrapped 1 case keys under `k2027`"));
     let keys = app.services.repo.wrapped_case_keys().await.unwrap();
     assert_eq!(keys[0].1, "k2027");

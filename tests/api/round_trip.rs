@@ -32,7 +32,14 @@ async fn every_accepted_type_round_trips_across_a_restart(backend: Backend) {
     let images: Vec<(&str, Vec<u8>)> = vec![
         ("photo.jpg", fixtures::jpeg()),
         ("ct.dcm", fixtures::dicom(8, 8)),
-        ("series.zip", fixtures::zip_of(&[("IM0001", &fixtures::dicom(8, 8)), ("film.png", &fixtures::png()), ("x.gif", &fixtures::gif())])),
+        (
+            "series.zip",
+            fixtures::zip_of(&[
+                ("IM0001", &fixtures::dicom(8, 8)),
+                ("film.png", &fixtures::png()),
+                ("x.gif", &fixtures::gif()),
+            ]),
+        ),
     ];
     let mut form = form_with(&[
         ("service", "records_and_images_review"),
@@ -59,15 +66,29 @@ async fn every_accepted_type_round_trips_across_a_restart(backend: Backend) {
         assert_eq!(case["patient"]["full_name"], "Amelia Zanzibar-Quint");
         for doc in case["documents"].as_array().unwrap() {
             let name = doc["filename"].as_str().unwrap();
-            let (_, original) = sent.iter().find(|(n, _)| n == name).expect("a file we sent");
+            let (_, original) = sent
+                .iter()
+                .find(|(n, _)| n == name)
+                .expect("a file we sent");
             assert_eq!(doc["sha256"], sha256(original), "{name}");
             assert_eq!(doc["size"], original.len(), "{name}");
             let response = app.get_document_content(doc["id"].as_str().unwrap()).await;
             assert_eq!(response.status(), 200, "{name}");
-            assert_eq!(response.headers()["content-type"], "application/octet-stream");
-            assert!(response.headers()["content-disposition"].to_str().unwrap().starts_with("attachment;"));
+            assert_eq!(
+                response.headers()["content-type"],
+                "application/octet-stream"
+            );
+            assert!(
+                response.headers()["content-disposition"]
+                    .to_str()
+                    .unwrap()
+                    .starts_with("attachment;")
+            );
             let body = response.bytes().await.unwrap();
-            assert!(body.as_ref() == original.as_slice(), "{name} came back different");
+            assert!(
+                body.as_ref() == original.as_slice(),
+                "{name} came back different"
+            );
             returned += 1;
         }
     }
@@ -94,8 +115,14 @@ async fn the_receipt_matches_the_contract() {
     let location = response.headers()["location"].to_str().unwrap().to_owned();
     let receipt: Value = response.json().await.unwrap();
     let reference = receipt["reference"].as_str().unwrap();
-    assert!(consilium::domain::Reference::parse(reference).is_some_and(|r| r.as_str() == reference), "{reference}");
-    assert_eq!(location, format!("/api/v1/cases/{}", receipt["case_id"].as_str().unwrap()));
+    assert!(
+        consilium::domain::Reference::parse(reference).is_some_and(|r| r.as_str() == reference),
+        "{reference}"
+    );
+    assert_eq!(
+        location,
+        format!("/api/v1/cases/{}", receipt["case_id"].as_str().unwrap())
+    );
     for key in ["received_at", "contact_by"] {
         assert!(chrono::DateTime::parse_from_rfc3339(receipt[key].as_str().unwrap()).is_ok());
     }
@@ -106,7 +133,12 @@ async fn the_receipt_matches_the_contract() {
     assert_eq!(doc["size"], fixtures::jpeg().len());
     assert_eq!(doc["sha256"], sha256(&fixtures::jpeg()));
 
-    let list: Value = app.list_cases("?status=received").await.json().await.unwrap();
+    let list: Value = app
+        .list_cases("?status=received")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(list["cases"][0]["reference"], reference);
     assert_eq!(list["next_page"], Value::Null);
     let empty: Value = app.list_cases("?status=closed").await.json().await.unwrap();
