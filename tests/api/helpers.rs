@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 use std::net::TcpListener;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
@@ -18,7 +17,7 @@ use reqwest::multipart::{Form, Part};
 use serde_json::Value;
 use tempfile::TempDir;
 
-pub const BUCKET: &str = "consilium-test";
+const BUCKET: &str = "consilium-test";
 const S3_ACCESS_KEY: &str = "consilium-test-access";
 const S3_SECRET_KEY: &str = "consilium-test-secret-key";
 
@@ -28,21 +27,50 @@ pub enum Backend {
     S3Postgres,
 }
 
-/// An S3 server over loopback: s3s-fs serving a temporary directory.
+/// An S3 server over loopback: s3s-fs serving a temporary directory in this process, or, when
+/// `CONSILIUM_TEST_S3_ENDPOINT` is set (CI does), a real S3-compatible server there with a fresh
+/// bucket per test and credentials from `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY`.
 pub struct S3Server {
     pub endpoint: String,
-    pub root: TempDir,
-    task: tokio::task::JoinHandle<()>,
+    pub bucket: String,
+    access_key: String,
+    secret_key: String,
+    _root: Option<TempDir>,
+    task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Drop for S3Server {
     fn drop(&mut self) {
-        self.task.abort();
+        if let Some(task) = &self.task {
+            task.abort();
+        }
     }
 }
 
 impl S3Server {
     pub async fn start() -> Self {
+        if let Ok(endpoint) = std::env::var("CONSILIUM_TEST_S3_ENDPOINT") {
+            let server = Self {
+                endpoint,
+                bucket: format!("consilium-test-{}", uuid::Uuid::new_v4().simple()),
+                access_key: std::env::var("AWS_ACCESS_KEY_ID")
+                    .expect("AWS_ACCESS_KEY_ID for the external S3 server"),
+                secret_key: std::env::var("AWS_SECRET_ACCESS_KEY")
+                    .expect("AWS_SECRET_ACCESS_KEY for the external S3 server"),
+                _root: None,
+                task: None,
+            };
+            server
+                .client()
+                .create_bucket()
+                .bucket(&server.bucket)
+                .send()
+                .await
+                .unwrap_or_else(|e| {
+                    panic!("the S3 server at CONSILIUM_TEST_S3_ENDPOINT must answer: {e:?}")
+                });
+            return server;
+        }
         let root = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(root.path().join(BUCKET)).unwrap();
         let fs = s3s_fs::FileSystem::new(root.path()).unwrap();
@@ -70,8 +98,11 @@ impl S3Server {
         });
         Self {
             endpoint,
-            root,
-            task,
+            bucket: BUCKET.to_owned(),
+            access_key: S3_ACCESS_KEY.to_owned(),
+            secret_key: S3_SECRET_KEY.to_owned(),
+            _root: Some(root),
+            task: Some(task),
         }
     }
 
@@ -79,8 +110,8 @@ impl S3Server {
         let config = aws_sdk_s3::config::Builder::new()
             .behavior_version(BehaviorVersion::latest())
             .credentials_provider(Credentials::new(
-                S3_ACCESS_KEY,
-                S3_SECRET_KEY,
+                &self.access_key,
+                &self.secret_key,
                 None,
                 None,
                 "test",
@@ -93,7 +124,52 @@ impl S3Server {
     }
 
     pub fn store(&self) -> S3Store {
-        S3Store::from_client(self.client(), BUCKET.to_owned())
+        S3Store::from_client(self.client(), self.bucket.clone())
+    }
+
+    /// Every object in the bucket with its raw (stored) bytes.
+    pub async fn raw_objects(&self) -> Vec<(String, Vec<u8>)> {
+        let client = self.client();
+        let listed = client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .send()
+            .await
+            .unwrap();
+        let mut objects = Vec::new();
+        for object in listed.contents() {
+            let key = object.key().unwrap().to_owned();
+            let body = client
+                .get_object()
+                .bucket(&self.bucket)
+                .key(&key)
+                .send()
+                .await
+                .unwrap()
+                .body;
+            objects.push((key, body.collect().await.unwrap().to_vec()));
+        }
+        objects
+    }
+
+    /// Empties and deletes the bucket, as an operator's mistake would.
+    pub async fn remove_bucket(&self) {
+        let client = self.client();
+        for (key, _) in self.raw_objects().await {
+            client
+                .delete_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .send()
+                .await
+                .unwrap();
+        }
+        client
+            .delete_bucket()
+            .bucket(&self.bucket)
+            .send()
+            .await
+            .unwrap();
     }
 }
 
@@ -292,24 +368,28 @@ impl TestApp {
         self.services.repo.counts().await.unwrap()
     }
 
-    /// Every file under the data directory and the S3 server's root.
-    pub fn files_at_rest(&self) -> Vec<PathBuf> {
-        let mut roots = vec![self.data_dir.path().to_path_buf()];
-        if let Some(s3) = &self.s3 {
-            roots.push(s3.root.path().to_path_buf());
-        }
-        let mut files = Vec::new();
-        while let Some(dir) = roots.pop() {
+    /// Everything at rest: each file under the data directory and each object in the bucket,
+    /// as (where, bytes).
+    pub async fn bytes_at_rest(&self) -> Vec<(String, Vec<u8>)> {
+        let mut found = Vec::new();
+        let mut dirs = vec![self.data_dir.path().to_path_buf()];
+        while let Some(dir) = dirs.pop() {
             for entry in std::fs::read_dir(&dir).unwrap() {
                 let entry = entry.unwrap();
                 if entry.file_type().unwrap().is_dir() {
-                    roots.push(entry.path());
+                    dirs.push(entry.path());
                 } else {
-                    files.push(entry.path());
+                    found.push((
+                        entry.path().display().to_string(),
+                        std::fs::read(entry.path()).unwrap(),
+                    ));
                 }
             }
         }
-        files
+        if let Some(s3) = &self.s3 {
+            found.extend(s3.raw_objects().await);
+        }
+        found
     }
 
     /// Asserts that a refused request left nothing behind.

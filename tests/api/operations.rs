@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use crate::fixtures;
-use crate::helpers::{BUCKET, Backend, TestApp, assert_problem, file, patient_form};
+use crate::helpers::{Backend, TestApp, assert_problem, file, patient_form};
 
 #[tokio::test]
 async fn health_and_readiness_answer() {
@@ -19,12 +19,12 @@ async fn readiness_fails_with_unavailable_when_the_bucket_is_gone() {
     let app = TestApp::spawn_with(Backend::S3Postgres, &[]).await;
     assert_eq!(app.get("/readyz").await.status(), 200);
     let s3 = app.s3.as_ref().unwrap();
-    std::fs::remove_dir_all(s3.root.path().join(BUCKET)).unwrap();
+    s3.remove_bucket().await;
     let response = app.get("/readyz").await;
     assert!(response.headers().contains_key("retry-after"));
     let body = assert_problem(response, 503, "unavailable").await;
     assert!(
-        !body.to_string().contains(BUCKET),
+        !body.to_string().contains(&s3.bucket),
         "no internal detail in a 5xx body: {body}"
     );
 }
