@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use ring::digest;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -216,7 +216,8 @@ impl Submission {
         }
 
         let services = Arc::clone(&self.services);
-        let received_at = Utc::now();
+        // Stored with microsecond precision; the receipt shows the same instant.
+        let received_at = Utc::now().trunc_subsecs(6);
         let contact_by = services.calendar.contact_by(received_at);
         let case_id = self.case_id;
         let key = &self.case_key;
