@@ -12,7 +12,7 @@ use super::problem::ApiError;
 use crate::domain::{
     AuditAction, AuditActor, AuditEvent, AuditOutcome, CaseId, CaseStatus, DocumentId,
 };
-use crate::services::cases::{CaseList, CaseView};
+use crate::services::cases::{AuditTrail, CaseList, CaseView};
 use crate::services::{ServiceError, Services, admin, cases, documents};
 
 /// An authenticated administrator (by token name).
@@ -125,6 +125,27 @@ pub async fn get_case(
     }
     let id = id.ok_or(ServiceError::NotFound)?;
     Ok(HttpResponse::Ok().json(cases::get(&services, id).await?))
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/cases/{case_id}/audit",
+    tag = "admin",
+    params(("case_id" = String, Path, description = "Case id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The case's audit events in order, and whether the chain verifies", body = AuditTrail),
+        (status = 401, description = "unauthorized", body = super::problem::Problem),
+        (status = 404, description = "not-found", body = super::problem::Problem),
+    )
+)]
+pub async fn case_audit(
+    _admin: Admin,
+    path: web::Path<String>,
+    services: web::Data<Services>,
+) -> Result<HttpResponse, ApiError> {
+    let id: CaseId = path.parse().map_err(|_| ServiceError::NotFound)?;
+    Ok(HttpResponse::Ok().json(cases::audit_trail(&services, id).await?))
 }
 
 /// `filename*` (RFC 6266/5987) with an ASCII fallback: a safe `Content-Disposition`.

@@ -102,6 +102,10 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route("/api/v1/cases", web::get().to(admin::list_cases))
         .route("/api/v1/cases/{case_id}", web::get().to(admin::get_case))
         .route(
+            "/api/v1/cases/{case_id}/audit",
+            web::get().to(admin::case_audit),
+        )
+        .route(
             "/api/v1/documents/{document_id}/content",
             web::get().to(admin::document_content),
         );

@@ -6,7 +6,9 @@ use utoipa::{Modify, OpenApi};
 
 use super::{admin, ops, problem, requests};
 use crate::domain::{CaseStatus, ContactPreference, DocumentCategory, ServiceTier, Sponsor};
-use crate::services::cases::{CaseList, CaseListItem, CaseView, DocumentView, PatientDetails};
+use crate::services::cases::{
+    AuditEntry, AuditTrail, CaseList, CaseListItem, CaseView, DocumentView, PatientDetails,
+};
 use crate::services::submit::{Receipt, StoredDocument};
 
 struct BearerAuth;
@@ -28,6 +30,7 @@ impl Modify for BearerAuth {
         requests::submit,
         admin::list_cases,
         admin::get_case,
+        admin::case_audit,
         admin::document_content,
         ops::healthz,
         ops::readyz,
@@ -35,7 +38,7 @@ impl Modify for BearerAuth {
     ),
     components(schemas(
         problem::Problem, Receipt, StoredDocument, CaseList, CaseListItem, CaseView, DocumentView,
-        PatientDetails, CaseStatus, ContactPreference, DocumentCategory, ServiceTier, Sponsor,
+        PatientDetails, AuditTrail, AuditEntry, CaseStatus, ContactPreference, DocumentCategory, ServiceTier, Sponsor,
     )),
     modifiers(&BearerAuth)
 )]

@@ -159,3 +159,56 @@ pub async fn get(services: &Services, id: CaseId) -> Result<CaseView, ServiceErr
         documents,
     })
 }
+
+/// One row of a case's audit trail.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct AuditEntry {
+    pub seq: i64,
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub document_id: Option<String>,
+    pub link_id: Option<String>,
+    pub client: Option<String>,
+    pub outcome: String,
+    /// Hex SHA-256 chaining this row to the one before it.
+    pub hash: String,
+}
+
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct AuditTrail {
+    pub events: Vec<AuditEntry>,
+    /// Whether the whole chain (every case's rows) verifies.
+    pub chain_valid: bool,
+}
+
+/// A case's audit trail, with the verdict on the whole chain it belongs to.
+pub async fn audit_trail(services: &Services, id: CaseId) -> Result<AuditTrail, ServiceError> {
+    services
+        .repo
+        .get_case(id)
+        .await?
+        .ok_or(ServiceError::NotFound)?;
+    let all = services.repo.audit_records(None).await?;
+    let chain_valid = crate::domain::audit::verify_chain(&all).is_ok();
+    let case = id.to_string();
+    let events = all
+        .into_iter()
+        .filter(|r| r.case_id.as_deref() == Some(case.as_str()))
+        .map(|r| AuditEntry {
+            seq: r.seq,
+            at: r.at,
+            actor: r.actor,
+            action: r.action,
+            document_id: r.document_id,
+            link_id: r.link_id,
+            client: r.client,
+            outcome: r.outcome,
+            hash: hex::encode(r.hash),
+        })
+        .collect();
+    Ok(AuditTrail {
+        events,
+        chain_valid,
+    })
+}

@@ -185,3 +185,48 @@ async fn unknown_documents_and_cases_are_not_found() {
     .await;
     assert_problem(app.get_case(&unknown.to_string()).await, 404, "not-found").await;
 }
+
+#[tokio::test]
+async fn the_case_audit_trail_lists_submission_storage_and_download_in_order() {
+    let app = TestApp::spawn().await;
+    let (case, doc, _) = one_document(&app, "letter.pdf", fixtures::pdf()).await;
+    assert_eq!(app.get_document_content(&doc).await.status(), 200);
+    let audit = |app: &TestApp| {
+        app.client
+            .get(format!("{}/api/v1/cases/{case}/audit", app.address))
+            .bearer_auth(&app.admin_token)
+            .send()
+    };
+    let trail: Value = audit(&app).await.unwrap().json().await.unwrap();
+    let actions: Vec<&str> = trail["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "request.submitted",
+            "document.stored",
+            "document.downloaded"
+        ]
+    );
+    assert_eq!(trail["events"][2]["actor"], "admin:test-admin");
+    assert_eq!(trail["events"][2]["document_id"], doc.as_str());
+    assert_eq!(trail["chain_valid"], true);
+
+    // Editing a row in the database breaks the chain, and the API says so.
+    let pool = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}/consilium.db",
+        app.data_dir.path().display()
+    ))
+    .await
+    .unwrap();
+    sqlx::query("UPDATE audit_events SET actor = 'patient' WHERE action = 'document.downloaded'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let trail: Value = audit(&app).await.unwrap().json().await.unwrap();
+    assert_eq!(trail["chain_valid"], false);
+}
