@@ -85,9 +85,6 @@ pub trait Repository: Send + Sync + 'static {
         wrapped: &[u8],
     ) -> Result<(), DbError>;
 
-    /// Object keys of every stored document (for sweeps of unreferenced blobs).
-    async fn document_object_keys(&self) -> Result<Vec<String>, DbError>;
-
     /// Counts rows in the case and document tables (for tests and metrics).
     async fn counts(&self) -> Result<(i64, i64), DbError>;
 }

@@ -122,17 +122,6 @@ impl SqlRepository {
         };
         Ok(Self { pool })
     }
-
-    pub fn driver_name(&self) -> &'static str {
-        match self.pool {
-            Pool::Sqlite(_) => "sqlite",
-            Pool::Postgres(_) => "postgres",
-        }
-    }
-
-    pub async fn close(&self) {
-        with_pool!(self, p => p.close().await);
-    }
 }
 
 fn corrupt(what: &str) -> DbError {
@@ -442,15 +431,6 @@ impl Repository for SqlRepository {
                 .await?;
         });
         Ok(())
-    }
-
-    async fn document_object_keys(&self) -> Result<Vec<String>, DbError> {
-        with_pool!(self, p => {
-            let rows = sqlx::query("SELECT object_key FROM documents ORDER BY object_key")
-                .fetch_all(p)
-                .await?;
-            Ok(rows.iter().map(|r| r.try_get("object_key")).collect::<Result<_, _>>()?)
-        })
     }
 
     async fn counts(&self) -> Result<(i64, i64), DbError> {

@@ -319,10 +319,6 @@ impl Submission {
         let keys: Vec<ObjectKey> = self.files.drain(..).map(|f| f.object_key).collect();
         delete_all(self.services.blobs.as_ref(), &keys).await;
     }
-
-    pub fn case_id(&self) -> CaseId {
-        self.case_id
-    }
 }
 
 impl Drop for Submission {

@@ -57,14 +57,3 @@ pub async fn open(backend: &StorageBackend) -> Result<Arc<dyn BlobStore>, Storag
     store.check().await?;
     Ok(store)
 }
-
-/// Reads a whole blob into memory (tests and small blobs only).
-pub async fn read_all(store: &dyn BlobStore, key: &ObjectKey) -> Result<Vec<u8>, StorageError> {
-    use futures_util::TryStreamExt;
-    let mut stream = store.get(key).await?;
-    let mut out = Vec::new();
-    while let Some(chunk) = stream.try_next().await? {
-        out.extend_from_slice(&chunk);
-    }
-    Ok(out)
-}
