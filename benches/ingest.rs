@@ -1,15 +1,23 @@
-//! Ingest benchmark: 8 MiB files through the gateway into an S3 server over loopback, against
-//! PUTs of the same bytes straight to that server with `aws-sdk-s3`, and the gateway's peak RSS with
-//! 64 uploads in flight.
+//! Ingest benchmark (`cargo bench --bench ingest`): 8 MiB files through the gateway
+//! (`POST /api/v1/requests`) into an S3 server over loopback, against PUTs of the same bytes straight
+//! to that server with `aws-sdk-s3`; and the gateway's peak RSS with 64 uploads in flight.
 //!
-//! Run with `cargo bench --bench ingest`. Three processes' worth of work, two processes:
-//! - this process (the parent) runs the S3 server (s3s + s3s-fs on 127.0.0.1:0 serving a temporary
-//!   directory), drives the load with reqwest and `aws-sdk-s3`, and samples the gateway's memory;
-//! - the gateway runs alone in a child process (this binary re-executed with `--gateway ENDPOINT
-//!   DATA_DIR`), so that `/proc/<pid>/status` `VmHWM` is the gateway's own peak RSS.
+//! Two processes:
+//! - this one runs the S3 server (s3s + s3s-fs on 127.0.0.1:0, serving a temporary directory, with
+//!   each PUT timed), drives the load (reqwest for the gateway, `aws-sdk-s3` for the direct PUTs),
+//!   and reads the gateway's `/proc/<pid>/status` (`VmHWM` is its peak RSS) and `/proc/<pid>/stat`;
+//! - the gateway runs alone in a child process: this binary re-executed as `ingest --gateway
+//!   S3_ENDPOINT DATA_DIR`, which assembles `Services` (SQLite in DATA_DIR, an `S3Store` with explicit
+//!   credentials) and an `Application` on port 0, prints the port, and serves until its stdin closes.
 //!
-//! `CONSILIUM__…` variables in the environment are applied on top of the benchmark's settings in the
-//! gateway (e.g. `CONSILIUM__SERVER__WORKERS=4` or `CONSILIUM__INTAKE__UPLOAD_BUDGET_BYTES=…`).
+//! Throughput: `ROUNDS` x `THROUGHPUT_UPLOADS` files per path at each concurrency, gateway and direct
+//! alternating; at one in flight, the S3 server's timing of each PUT splits a request's time into
+//! before the PUT (for the gateway: receiving the form, inspection, SHA-256, sealing, signing), the
+//! PUT, and after it (SQL commit). Memory: `MEMORY_UPLOADS` uploads at once, with the upload budget's
+//! wait raised so that they queue for room rather than fail.
+//!
+//! `CONSILIUM__…` variables in the environment are applied on top of the gateway's settings (e.g.
+//! `CONSILIUM__INTAKE__UPLOAD_BUDGET_BYTES=…`, `CONSILIUM__SERVER__WORKERS=4`).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -31,6 +39,8 @@ use consilium::storage::s3::S3Store;
 use futures_util::StreamExt;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use reqwest::multipart::{Form, Part};
+use s3s::dto;
+use s3s::{S3Request, S3Response, S3Result};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 const BUCKET: &str = "consilium-bench";
@@ -41,6 +51,8 @@ const S3_SECRET_KEY: &str = "consilium-bench-secret-key";
 const FILE_BYTES: usize = 8 * 1024 * 1024;
 /// Uploads per throughput measurement.
 const THROUGHPUT_UPLOADS: usize = 32;
+/// Throughput measurements per path and concurrency (alternating gateway and direct).
+const ROUNDS: usize = 3;
 /// Concurrency levels of the throughput phase.
 const THROUGHPUT_CONCURRENCY: [usize; 2] = [1, 4];
 /// Uploads in flight at once in the memory phase.
@@ -113,6 +125,7 @@ fn run_gateway(endpoint: &str, data_dir: &Path) {
         let config_dir = tempfile::tempdir().expect("config dir");
         let settings = Settings::load_from(config_dir.path(), None, environment_from(Some(vars)))
             .expect("settings");
+        drop(config_dir);
         let keys = keys::load_key_ring(&settings).expect("key ring");
         let repo = SqlRepository::connect(
             &settings.database_url().expect("database url"),
@@ -140,9 +153,70 @@ fn run_gateway(endpoint: &str, data_dir: &Path) {
 // The S3 server (parent process)
 // ---------------------------------------------------------------------------------------------
 
+/// When the S3 server started and finished handling one PUT (its body included).
+#[derive(Clone, Copy)]
+struct PutTiming {
+    start: Instant,
+    end: Instant,
+}
+
+type PutLog = Arc<std::sync::Mutex<Vec<PutTiming>>>;
+
+/// s3s-fs with the PUTs timed (the operations the gateway and the benchmark use).
+struct TimedFs {
+    fs: s3s_fs::FileSystem,
+    puts: PutLog,
+}
+
+#[async_trait::async_trait]
+impl s3s::S3 for TimedFs {
+    async fn put_object(
+        &self,
+        req: S3Request<dto::PutObjectInput>,
+    ) -> S3Result<S3Response<dto::PutObjectOutput>> {
+        let start = Instant::now();
+        let result = self.fs.put_object(req).await;
+        let end = Instant::now();
+        self.puts
+            .lock()
+            .expect("put log")
+            .push(PutTiming { start, end });
+        result
+    }
+
+    async fn head_bucket(
+        &self,
+        req: S3Request<dto::HeadBucketInput>,
+    ) -> S3Result<S3Response<dto::HeadBucketOutput>> {
+        self.fs.head_bucket(req).await
+    }
+
+    async fn get_object(
+        &self,
+        req: S3Request<dto::GetObjectInput>,
+    ) -> S3Result<S3Response<dto::GetObjectOutput>> {
+        self.fs.get_object(req).await
+    }
+
+    async fn delete_object(
+        &self,
+        req: S3Request<dto::DeleteObjectInput>,
+    ) -> S3Result<S3Response<dto::DeleteObjectOutput>> {
+        self.fs.delete_object(req).await
+    }
+
+    async fn list_objects_v2(
+        &self,
+        req: S3Request<dto::ListObjectsV2Input>,
+    ) -> S3Result<S3Response<dto::ListObjectsV2Output>> {
+        self.fs.list_objects_v2(req).await
+    }
+}
+
 struct S3Server {
     endpoint: String,
     root: tempfile::TempDir,
+    puts: PutLog,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -156,7 +230,11 @@ impl S3Server {
     async fn start() -> Self {
         let root = tempfile::tempdir().expect("S3 root");
         std::fs::create_dir_all(root.path().join(BUCKET)).expect("bucket");
-        let fs = s3s_fs::FileSystem::new(root.path()).expect("s3s-fs");
+        let puts = PutLog::default();
+        let fs = TimedFs {
+            fs: s3s_fs::FileSystem::new(root.path()).expect("s3s-fs"),
+            puts: Arc::clone(&puts),
+        };
         let mut builder = s3s::service::S3ServiceBuilder::new(fs);
         builder.set_auth(s3s::auth::SimpleAuth::from_single(
             S3_ACCESS_KEY,
@@ -184,12 +262,20 @@ impl S3Server {
         Self {
             endpoint,
             root,
+            puts,
             task,
         }
     }
 
-    /// Bytes and objects under the bucket (to check that every upload landed).
-    fn stored(&self) -> (u64, usize) {
+    /// The PUTs the server started at or after `since`.
+    fn puts_since(&self, since: Instant) -> Vec<PutTiming> {
+        let puts = self.puts.lock().expect("put log");
+        puts.iter().filter(|p| p.start >= since).copied().collect()
+    }
+
+    /// Bytes and objects in the bucket (to check that every upload landed), which are then
+    /// removed.
+    fn take_stored(&self) -> (u64, usize) {
         let mut dirs = vec![self.root.path().join(BUCKET)];
         let (mut bytes, mut objects) = (0, 0);
         while let Some(dir) = dirs.pop() {
@@ -200,6 +286,7 @@ impl S3Server {
                 } else if !entry.file_name().to_string_lossy().starts_with('.') {
                     bytes += meta.len();
                     objects += 1;
+                    std::fs::remove_file(entry.path()).expect("remove object");
                 }
             }
         }
@@ -380,9 +467,18 @@ fn request_form(payload: &Bytes) -> Form {
         .part("report", report)
 }
 
-/// One upload through the gateway; the HTTP status (0 when the request itself failed).
-async fn upload(client: &reqwest::Client, address: &str, payload: &Bytes) -> u16 {
-    match client
+/// One request's status (0 when it failed) and when it ran.
+#[derive(Clone, Copy)]
+struct Outcome {
+    status: u16,
+    start: Instant,
+    end: Instant,
+}
+
+/// One upload through the gateway.
+async fn upload(client: &reqwest::Client, address: &str, payload: &Bytes) -> Outcome {
+    let start = Instant::now();
+    let status = match client
         .post(format!("{address}/api/v1/requests"))
         .multipart(request_form(payload))
         .send()
@@ -397,12 +493,18 @@ async fn upload(client: &reqwest::Client, address: &str, payload: &Bytes) -> u16
             eprintln!("upload failed: {e}");
             0
         }
+    };
+    Outcome {
+        status,
+        start,
+        end: Instant::now(),
     }
 }
 
 /// One PUT of the same bytes straight to the S3 server.
-async fn put_direct(client: &aws_sdk_s3::Client, key: String, payload: &Bytes) -> bool {
-    match client
+async fn put_direct(client: &aws_sdk_s3::Client, key: String, payload: &Bytes) -> Outcome {
+    let start = Instant::now();
+    let status = match client
         .put_object()
         .bucket(BUCKET)
         .key(key)
@@ -411,27 +513,32 @@ async fn put_direct(client: &aws_sdk_s3::Client, key: String, payload: &Bytes) -
         .send()
         .await
     {
-        Ok(_) => true,
+        Ok(_) => 200,
         Err(e) => {
             eprintln!("direct PUT failed: {e:?}");
-            false
+            0
         }
+    };
+    Outcome {
+        status,
+        start,
+        end: Instant::now(),
     }
 }
 
-/// Runs `count` operations with at most `concurrency` in flight; their outputs and the wall time.
-async fn run<T, F, Fut>(count: usize, concurrency: usize, op: F) -> (Vec<T>, Duration)
+/// Runs `count` operations with at most `concurrency` in flight; their outcomes and the wall time.
+async fn run<F, Fut>(count: usize, concurrency: usize, op: F) -> (Vec<Outcome>, Duration)
 where
     F: Fn(usize) -> Fut,
-    Fut: Future<Output = T>,
+    Fut: Future<Output = Outcome>,
 {
     let started = Instant::now();
-    let outputs = futures_util::stream::iter(0..count)
+    let outcomes = futures_util::stream::iter(0..count)
         .map(op)
         .buffer_unordered(concurrency)
-        .collect::<Vec<T>>()
+        .collect::<Vec<_>>()
         .await;
-    (outputs, started.elapsed())
+    (outcomes, started.elapsed())
 }
 
 #[allow(clippy::cast_precision_loss)]
@@ -449,96 +556,234 @@ fn throughput(count: usize, elapsed: Duration) -> f64 {
     mib((count * FILE_BYTES) as u64) / elapsed.as_secs_f64()
 }
 
-struct Throughput {
-    concurrency: usize,
-    gateway: Duration,
-    gateway_cpu: f64,
-    direct: Duration,
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
 }
 
-async fn measure_throughput(
-    gateway: &Gateway,
-    http: &reqwest::Client,
-    s3: &aws_sdk_s3::Client,
-    payload: &Bytes,
+fn median(mut values: Vec<Duration>) -> Duration {
+    values.sort();
+    values.get(values.len() / 2).copied().unwrap_or_default()
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Route {
+    Gateway,
+    Direct,
+}
+
+/// Where a request's time went, from the client's and the S3 server's clocks: before the S3
+/// server started on its PUT, the PUT itself (body included), after the PUT until the response.
+#[derive(Default, Clone, Copy)]
+struct Split {
+    before: Duration,
+    put: Duration,
+    after: Duration,
+    samples: u32,
+}
+
+impl Split {
+    /// Pairs each request with the one S3 PUT that started during it (sequential runs only).
+    fn add(&mut self, outcomes: &[Outcome], puts: &[PutTiming]) {
+        for o in outcomes {
+            let mut during = puts
+                .iter()
+                .filter(|p| p.start >= o.start && p.start <= o.end);
+            let (Some(put), None) = (during.next(), during.next()) else {
+                continue;
+            };
+            self.before += put.start - o.start;
+            self.put += put.end - put.start;
+            self.after += o.end.saturating_duration_since(put.end);
+            self.samples += 1;
+        }
+    }
+
+    fn mean_ms(&self) -> (f64, f64, f64) {
+        let n = f64::from(self.samples.max(1));
+        (ms(self.before) / n, ms(self.put) / n, ms(self.after) / n)
+    }
+}
+
+/// Every run of one path at one concurrency, across the rounds.
+struct Tally {
+    path: Route,
     concurrency: usize,
-) -> Throughput {
-    let cpu_before = gateway.cpu_seconds();
-    let (statuses, gateway_time) = run(THROUGHPUT_UPLOADS, concurrency, |_| {
-        upload(http, &gateway.address, payload)
-    })
-    .await;
-    let gateway_cpu = gateway.cpu_seconds() - cpu_before;
-    let created = statuses.iter().filter(|s| **s == 201).count();
-    assert_eq!(
-        created, THROUGHPUT_UPLOADS,
-        "every gateway upload stored (statuses: {statuses:?})"
-    );
-    let (oks, direct_time) = run(THROUGHPUT_UPLOADS, concurrency, |i| {
-        put_direct(s3, format!("direct/c{concurrency}/{i}"), payload)
-    })
-    .await;
-    assert!(oks.iter().all(|ok| *ok), "every direct PUT stored");
-    Throughput {
-        concurrency,
-        gateway: gateway_time,
-        gateway_cpu,
-        direct: direct_time,
+    files: usize,
+    elapsed: Duration,
+    gateway_cpu: f64,
+    latencies: Vec<Duration>,
+    round_rates: Vec<f64>,
+    split: Split,
+}
+
+impl Tally {
+    fn new(path: Route, concurrency: usize) -> Self {
+        Self {
+            path,
+            concurrency,
+            files: 0,
+            elapsed: Duration::ZERO,
+            gateway_cpu: 0.0,
+            latencies: Vec::new(),
+            round_rates: Vec::new(),
+            split: Split::default(),
+        }
+    }
+
+    fn rate(&self) -> f64 {
+        throughput(self.files, self.elapsed)
+    }
+}
+
+struct Bench {
+    s3_server: S3Server,
+    gateway: Gateway,
+    http: reqwest::Client,
+    s3: aws_sdk_s3::Client,
+    payload: Bytes,
+}
+
+impl Bench {
+    /// One measurement: `THROUGHPUT_UPLOADS` files along `tally.path`, then the objects it stored
+    /// are checked and removed (so that writeback of earlier runs does not weigh on later ones).
+    async fn measure(&self, tally: &mut Tally) {
+        let concurrency = tally.concurrency;
+        let cpu_before = self.gateway.cpu_seconds();
+        let since = Instant::now();
+        let (outcomes, elapsed) = match tally.path {
+            Route::Gateway => {
+                run(THROUGHPUT_UPLOADS, concurrency, |_| {
+                    upload(&self.http, &self.gateway.address, &self.payload)
+                })
+                .await
+            }
+            Route::Direct => {
+                run(THROUGHPUT_UPLOADS, concurrency, |i| {
+                    put_direct(
+                        &self.s3,
+                        format!("direct/c{concurrency}/{i}"),
+                        &self.payload,
+                    )
+                })
+                .await
+            }
+        };
+        let expected = if tally.path == Route::Gateway {
+            201
+        } else {
+            200
+        };
+        let statuses: Vec<u16> = outcomes.iter().map(|o| o.status).collect();
+        assert!(
+            statuses.iter().all(|s| *s == expected),
+            "every upload stored (statuses: {statuses:?})"
+        );
+        tally.gateway_cpu += self.gateway.cpu_seconds() - cpu_before;
+        tally.files += THROUGHPUT_UPLOADS;
+        tally.elapsed += elapsed;
+        tally
+            .round_rates
+            .push(throughput(THROUGHPUT_UPLOADS, elapsed));
+        tally
+            .latencies
+            .extend(outcomes.iter().map(|o| o.end - o.start));
+        if concurrency == 1 {
+            tally
+                .split
+                .add(&outcomes, &self.s3_server.puts_since(since));
+        }
+        let (_, objects) = self.s3_server.take_stored();
+        assert_eq!(objects, THROUGHPUT_UPLOADS, "every upload is in the bucket");
+    }
+
+    async fn memory(&self) -> Memory {
+        let gateway = &self.gateway;
+        let hwm_before_kib = gateway.status_kib("VmHWM");
+        let peak_reset = gateway.reset_peak();
+        let sampler = RssSampler::start(gateway.pid);
+        let (outcomes, elapsed) = run(MEMORY_UPLOADS, MEMORY_UPLOADS, |_| {
+            upload(&self.http, &gateway.address, &self.payload)
+        })
+        .await;
+        let sampled_max_kib = sampler.finish();
+        let hwm_kib = gateway.status_kib("VmHWM");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let rss_after_kib = gateway.status_kib("VmRSS");
+        let mut statuses = HashMap::new();
+        for o in &outcomes {
+            *statuses.entry(o.status).or_insert(0) += 1;
+        }
+        let (_, stored_objects) = self.s3_server.take_stored();
+        Memory {
+            statuses,
+            elapsed,
+            latencies: outcomes.iter().map(|o| o.end - o.start).collect(),
+            hwm_before_kib,
+            peak_reset,
+            hwm_kib,
+            sampled_max_kib,
+            rss_after_kib,
+            stored_objects,
+        }
     }
 }
 
 struct Memory {
     statuses: HashMap<u16, usize>,
     elapsed: Duration,
+    latencies: Vec<Duration>,
     hwm_before_kib: Option<u64>,
     peak_reset: bool,
     hwm_kib: Option<u64>,
     sampled_max_kib: u64,
     rss_after_kib: Option<u64>,
-}
-
-async fn measure_memory(gateway: &Gateway, http: &reqwest::Client, payload: &Bytes) -> Memory {
-    let hwm_before_kib = gateway.status_kib("VmHWM");
-    let peak_reset = gateway.reset_peak();
-    let sampler = RssSampler::start(gateway.pid);
-    let (statuses, elapsed) = run(MEMORY_UPLOADS, MEMORY_UPLOADS, |_| {
-        upload(http, &gateway.address, payload)
-    })
-    .await;
-    let sampled_max_kib = sampler.finish();
-    let hwm_kib = gateway.status_kib("VmHWM");
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let rss_after_kib = gateway.status_kib("VmRSS");
-    let mut by_status = HashMap::new();
-    for status in statuses {
-        *by_status.entry(status).or_insert(0) += 1;
-    }
-    Memory {
-        statuses: by_status,
-        elapsed,
-        hwm_before_kib,
-        peak_reset,
-        hwm_kib,
-        sampled_max_kib,
-        rss_after_kib,
-    }
+    stored_objects: usize,
 }
 
 async fn bench() {
     let s3_server = S3Server::start().await;
     let gateway = Gateway::start(&s3_server.endpoint).await;
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(MEMORY_UPLOADS)
-        .build()
-        .expect("http client");
-    let s3 = s3_client(&s3_server.endpoint);
-    let payload = pdf(FILE_BYTES);
-    let idle_rss_kib = gateway.status_kib("VmRSS");
+    let bench = Bench {
+        http: reqwest::Client::builder()
+            .pool_max_idle_per_host(MEMORY_UPLOADS)
+            .build()
+            .expect("http client"),
+        s3: s3_client(&s3_server.endpoint),
+        payload: pdf(FILE_BYTES),
+        s3_server,
+        gateway,
+    };
+    let idle_rss_kib = bench.gateway.status_kib("VmRSS");
+    warm_up(&bench).await;
 
-    // Warm-up (connections, SQLite, the SDK's first request) and a check of the receipt.
-    let response = http
-        .post(format!("{}/api/v1/requests", gateway.address))
-        .multipart(request_form(&payload))
+    let mut tallies: Vec<(Tally, Tally)> = THROUGHPUT_CONCURRENCY
+        .iter()
+        .map(|&c| (Tally::new(Route::Gateway, c), Tally::new(Route::Direct, c)))
+        .collect();
+    for round in 0..ROUNDS {
+        for (gateway, direct) in &mut tallies {
+            // Alternate which path goes first, so neither always follows the other.
+            if round % 2 == 0 {
+                bench.measure(gateway).await;
+                bench.measure(direct).await;
+            } else {
+                bench.measure(direct).await;
+                bench.measure(gateway).await;
+            }
+        }
+    }
+    let memory = bench.memory().await;
+    let Bench { gateway, .. } = bench;
+    gateway.stop().await;
+    report(&tallies, &memory, idle_rss_kib);
+}
+
+/// Connections, SQLite, the SDK's first request; and a check of the receipt.
+async fn warm_up(bench: &Bench) {
+    let response = bench
+        .http
+        .post(format!("{}/api/v1/requests", bench.gateway.address))
+        .multipart(request_form(&bench.payload))
         .send()
         .await
         .expect("first upload");
@@ -549,51 +794,77 @@ async fn bench() {
         receipt["documents"][0]["media_type"], "application/pdf",
         "{receipt}"
     );
-    assert_eq!(upload(&http, &gateway.address, &payload).await, 201);
-    assert!(put_direct(&s3, "warmup/0".into(), &payload).await);
-    assert!(put_direct(&s3, "warmup/1".into(), &payload).await);
-
-    let mut results = Vec::new();
-    for concurrency in THROUGHPUT_CONCURRENCY {
-        results.push(measure_throughput(&gateway, &http, &s3, &payload, concurrency).await);
+    for i in 0..2 {
+        let o = upload(&bench.http, &bench.gateway.address, &bench.payload).await;
+        assert_eq!(o.status, 201);
+        let o = put_direct(&bench.s3, format!("warmup/{i}"), &bench.payload).await;
+        assert_eq!(o.status, 200);
     }
-    let memory = measure_memory(&gateway, &http, &payload).await;
-    let (stored_bytes, stored_objects) = s3_server.stored();
-    let expected_objects = 2
-        + 2
-        + THROUGHPUT_CONCURRENCY.len() * 2 * THROUGHPUT_UPLOADS
-        + memory.statuses.get(&201).copied().unwrap_or(0);
-    gateway.stop().await;
+    let (bytes, objects) = bench.s3_server.take_stored();
+    assert_eq!(objects, 5, "warm-up objects");
+    assert!(bytes >= 5 * FILE_BYTES as u64, "whole objects");
+}
 
-    report(&results, &memory, idle_rss_kib);
+fn report(tallies: &[(Tally, Tally)], memory: &Memory, idle_rss_kib: Option<u64>) {
+    let size = FILE_BYTES / (1024 * 1024);
+    println!();
     println!(
-        "S3 bucket: {stored_objects} objects (expected {expected_objects}), {:.0} MiB",
-        mib(stored_bytes)
+        "ingest benchmark: {size} MiB PDF files (= intake.max_file_bytes), S3 server (s3s-fs) \
+         over loopback; {ROUNDS} rounds x {THROUGHPUT_UPLOADS} files per path and concurrency"
+    );
+    let mut worst_ratio = f64::INFINITY;
+    for (gateway, direct) in tallies {
+        let (g, d) = (gateway.rate(), direct.rate());
+        let ratio = g / d;
+        worst_ratio = worst_ratio.min(ratio);
+        let round_ratios: Vec<String> = gateway
+            .round_rates
+            .iter()
+            .zip(&direct.round_rates)
+            .map(|(g, d)| format!("{:.2}", g / d))
+            .collect();
+        println!(
+            "  {c} in flight: gateway: {gn} x {size} MiB in {:.2} s = {g:.1} MiB/s; direct S3 PUT: \
+             {dn} x {size} MiB in {:.2} s = {d:.1} MiB/s; ratio {ratio:.2} (target >= {RATIO_TARGET}) \
+             {}",
+            gateway.elapsed.as_secs_f64(),
+            direct.elapsed.as_secs_f64(),
+            verdict(ratio >= RATIO_TARGET),
+            c = gateway.concurrency,
+            gn = gateway.files,
+            dn = direct.files,
+        );
+        #[allow(clippy::cast_precision_loss)]
+        let cpu_per_file = gateway.gateway_cpu / gateway.files as f64 * 1000.0;
+        println!(
+            "      per-round ratios [{}]; median latency gateway {:.1} ms, direct {:.1} ms; \
+             gateway process CPU {cpu_per_file:.1} ms per file",
+            round_ratios.join(", "),
+            ms(median(gateway.latencies.clone())),
+            ms(median(direct.latencies.clone())),
+        );
+        if gateway.split.samples > 0 && direct.split.samples > 0 {
+            let (gb, gp, ga) = gateway.split.mean_ms();
+            let (db, dp, da) = direct.split.mean_ms();
+            println!(
+                "      mean per file, gateway: {gb:.1} ms until the S3 server starts its PUT \
+                 (receive the form, inspect, SHA-256, seal, sign), {gp:.1} ms S3 PUT, {ga:.1} ms \
+                 after it (SQL commit, response); direct: {db:.1} ms until the PUT starts \
+                 (sign), {dp:.1} ms S3 PUT, {da:.1} ms after"
+            );
+        }
+    }
+    report_memory(memory, idle_rss_kib);
+    let peak = memory.hwm_kib.map(kib_to_mib);
+    println!(
+        "  summary: worst gateway/direct ratio {worst_ratio:.2} (target >= {RATIO_TARGET}), \
+         peak RSS {} with {MEMORY_UPLOADS} in flight (target <= {RSS_TARGET_MIB} MiB)",
+        peak.map_or_else(|| "unknown".into(), |p| format!("{p:.0} MiB")),
     );
 }
 
-fn report(results: &[Throughput], memory: &Memory, idle_rss_kib: Option<u64>) {
+fn report_memory(memory: &Memory, idle_rss_kib: Option<u64>) {
     let size = FILE_BYTES / (1024 * 1024);
-    println!();
-    println!("ingest benchmark: {size} MiB PDF files, S3 (s3s-fs) over loopback");
-    let mut worst_ratio = f64::INFINITY;
-    for r in results {
-        let gateway = throughput(THROUGHPUT_UPLOADS, r.gateway);
-        let direct = throughput(THROUGHPUT_UPLOADS, r.direct);
-        let ratio = gateway / direct;
-        worst_ratio = worst_ratio.min(ratio);
-        println!(
-            "  {} in flight: gateway: {n} x {size} MiB in {:.2} s = {gateway:.1} MiB/s \
-             (gateway CPU {:.2} s); direct S3 PUT: {n} x {size} MiB in {:.2} s = {direct:.1} MiB/s; \
-             ratio {ratio:.2} (target >= {RATIO_TARGET}) {}",
-            r.concurrency,
-            r.gateway.as_secs_f64(),
-            r.gateway_cpu,
-            r.direct.as_secs_f64(),
-            verdict(ratio >= RATIO_TARGET),
-            n = THROUGHPUT_UPLOADS,
-        );
-    }
     let mut statuses: Vec<_> = memory.statuses.iter().collect();
     statuses.sort();
     let statuses = statuses
@@ -602,20 +873,27 @@ fn report(results: &[Throughput], memory: &Memory, idle_rss_kib: Option<u64>) {
         .collect::<Vec<_>>()
         .join(", ");
     let peak = memory.hwm_kib.map(kib_to_mib);
-    let all_created = memory.statuses.get(&201) == Some(&MEMORY_UPLOADS);
+    let created = memory.statuses.get(&201).copied().unwrap_or(0);
     println!(
-        "  {MEMORY_UPLOADS} uploads in flight: {statuses} in {:.2} s ({:.1} MiB/s), gateway peak RSS \
-         {} (target <= {RSS_TARGET_MIB} MiB) {}",
+        "  {MEMORY_UPLOADS} uploads of {size} MiB in flight: {statuses} in {:.2} s ({:.1} MiB/s, \
+         slowest {:.0} ms), {} objects in the bucket; gateway peak RSS {} \
+         (target <= {RSS_TARGET_MIB} MiB) {}",
         memory.elapsed.as_secs_f64(),
         throughput(MEMORY_UPLOADS, memory.elapsed),
+        ms(memory.latencies.iter().max().copied().unwrap_or_default()),
+        memory.stored_objects,
         peak.map_or_else(|| "unknown".into(), |p| format!("{p:.0} MiB")),
-        verdict(all_created && peak.is_some_and(|p| p <= RSS_TARGET_MIB)),
+        verdict(
+            created == MEMORY_UPLOADS
+                && memory.stored_objects == created
+                && peak.is_some_and(|p| p <= RSS_TARGET_MIB)
+        ),
     );
     let show =
         |kib: Option<u64>| kib.map_or_else(|| "?".into(), |k| format!("{:.0} MiB", kib_to_mib(k)));
     println!(
-        "    gateway RSS: idle {}, VmHWM before this phase {}, VmHWM of this phase {}{}, \
-         largest VmRSS sampled {:.0} MiB, VmRSS after {}",
+        "      gateway RSS: idle {}, VmHWM before this phase {}, VmHWM of this phase {}{}, \
+         largest VmRSS sampled {:.0} MiB, VmRSS 0.5 s after {}",
         show(idle_rss_kib),
         show(memory.hwm_before_kib),
         show(memory.hwm_kib),
@@ -626,11 +904,6 @@ fn report(results: &[Throughput], memory: &Memory, idle_rss_kib: Option<u64>) {
         },
         kib_to_mib(memory.sampled_max_kib),
         show(memory.rss_after_kib),
-    );
-    println!(
-        "  summary: worst gateway/direct ratio {worst_ratio:.2} (target >= {RATIO_TARGET}), \
-         peak RSS {} with {MEMORY_UPLOADS} in flight (target <= {RSS_TARGET_MIB} MiB)",
-        peak.map_or_else(|| "unknown".into(), |p| format!("{p:.0} MiB")),
     );
 }
 
