@@ -6,6 +6,7 @@ mod openapi;
 mod ops;
 mod pages;
 pub mod problem;
+pub mod rate_limit;
 mod requests;
 
 use std::net::TcpListener;

@@ -241,6 +241,7 @@ impl ApiError {
             E::Unauthorized => "unauthorized",
             E::Integrity => "integrity-error",
             E::Unavailable { .. } => "unavailable",
+            E::RateLimited { .. } => "rate-limited",
             E::Internal(_) => "internal-error",
         }
     }
@@ -331,6 +332,9 @@ impl ResponseError for ApiError {
         if let ServiceError::Unavailable {
             retry_after_seconds,
             ..
+        }
+        | ServiceError::RateLimited {
+            retry_after_seconds,
         } = &self.0
         {
             response

@@ -56,6 +56,8 @@ pub enum ServiceError {
     NotFound,
     #[error("unauthorized")]
     Unauthorized,
+    #[error("rate limited")]
+    RateLimited { retry_after_seconds: u64 },
     #[error("a stored blob failed to verify")]
     Integrity,
     #[error("temporarily unavailable: {reason}")]
