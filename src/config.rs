@@ -14,6 +14,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 const BUILT_IN_DEFAULTS: &str = include_str!("../config/default.toml");
+const BUILT_IN_TERMS: &str = include_str!("../config/terms.md");
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -38,7 +39,9 @@ pub struct Settings {
     pub storage: StorageSettings,
     pub keys: KeySettings,
     pub intake: IntakeSettings,
+    pub form: FormSettings,
     pub deadlines: DeadlineSettings,
+    pub links: LinkSettings,
     pub log: LogSettings,
 }
 
@@ -112,10 +115,45 @@ pub struct IntakeSettings {
     pub upload_budget_wait_seconds: u64,
 }
 
+/// The patient request form: submission rate limit, terms text, and the services it offers.
+#[derive(Clone, Debug, Deserialize)]
+pub struct FormSettings {
+    pub submission_burst: u32,
+    pub submissions_per_minute: u32,
+    /// Empty: the built-in copy of `config/terms.md`.
+    pub terms_file: String,
+    pub services: FormServices,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct FormServices {
+    pub records_review: ServiceOffer,
+    pub records_and_images_review: ServiceOffer,
+}
+
+/// One service as the form shows it.
+#[derive(Clone, Debug, Deserialize)]
+pub struct ServiceOffer {
+    pub name: String,
+    pub description: String,
+    pub price: String,
+}
+
 #[derive(Clone, Debug, Deserialize)]
 pub struct DeadlineSettings {
     pub time_zone: String,
     pub bank_holidays: Vec<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct LinkSettings {
+    pub max_ttl_seconds: u64,
+    pub max_passcode_attempts: u32,
+    pub session_max_seconds: u64,
+    pub per_client_burst: u32,
+    pub per_client_per_minute: u32,
+    pub per_link_burst: u32,
+    pub per_link_per_minute: u32,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -217,7 +255,54 @@ impl Settings {
         if self.intake.max_images == 0 {
             return Err(invalid("intake.max_images", "must be at least 1"));
         }
+        self.validate_form()?;
         Ok(())
+    }
+
+    fn validate_form(&self) -> Result<(), ConfigError> {
+        let form = &self.form;
+        if form.submission_burst == 0 {
+            return Err(invalid("form.submission_burst", "must be at least 1"));
+        }
+        if form.submissions_per_minute == 0 {
+            return Err(invalid("form.submissions_per_minute", "must be at least 1"));
+        }
+        if !form.terms_file.is_empty() {
+            std::fs::read_to_string(&form.terms_file).map_err(|e| {
+                invalid(
+                    "form.terms_file",
+                    format!("cannot read `{}`: {e}", form.terms_file),
+                )
+            })?;
+        }
+        for (key, offer) in [
+            (
+                "form.services.records_review",
+                &form.services.records_review,
+            ),
+            (
+                "form.services.records_and_images_review",
+                &form.services.records_and_images_review,
+            ),
+        ] {
+            if offer.name.trim().is_empty() || offer.price.trim().is_empty() {
+                return Err(invalid(key, "needs a name and a price"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The terms of service (Markdown): `form.terms_file`, or the built-in copy of `config/terms.md`.
+    pub fn terms_text(&self) -> Result<String, ConfigError> {
+        if self.form.terms_file.is_empty() {
+            return Ok(BUILT_IN_TERMS.to_owned());
+        }
+        std::fs::read_to_string(&self.form.terms_file).map_err(|e| {
+            invalid(
+                "form.terms_file",
+                format!("cannot read `{}`: {e}", self.form.terms_file),
+            )
+        })
     }
 
     pub fn is_production(&self) -> bool {

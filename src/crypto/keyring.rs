@@ -233,20 +233,26 @@ impl KeyRing {
     /// Changes when the active KEK changes.
     #[must_use]
     pub fn derive_subkey(&self, label: &str) -> [u8; 32] {
+        self.derive_subkey_from(&self.active, label)
+            .expect("the active KEK is in the ring")
+    }
+
+    /// The same derivation from a named KEK (to verify what an older active key signed).
+    pub fn derive_subkey_from(&self, id: &KekId, label: &str) -> Option<[u8; 32]> {
         struct Len32;
         impl hkdf::KeyType for Len32 {
             fn len(&self) -> usize {
                 32
             }
         }
-        let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, SUBKEY_HKDF_SALT)
-            .extract(&self.keks[&self.active][..]);
+        let prk =
+            hkdf::Salt::new(hkdf::HKDF_SHA256, SUBKEY_HKDF_SALT).extract(&self.keks.get(id)?[..]);
         let info = [label.as_bytes()];
         let mut out = [0u8; 32];
         prk.expand(&info, Len32)
             .and_then(|okm| okm.fill(&mut out))
             .expect("32 bytes is within HKDF-SHA256 output limits");
-        out
+        Some(out)
     }
 }
 

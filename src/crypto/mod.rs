@@ -3,18 +3,21 @@
 //! * [`keyring`]: key-encryption keys (KEKs) and per-case keys wrapped under them.
 //! * [`blob`]: streaming, chunked envelope encryption of stored documents.
 //! * [`field`]: encryption of individual personal-data values stored in SQL.
+//! * [`link_token`]: signed, verifiable link tokens.
 //!
 //! All authenticated encryption is AES-256-GCM from `ring`.
 
 pub mod blob;
 pub mod field;
 pub mod keyring;
+pub mod link_token;
 
 pub use blob::{BlobOpener, CHUNK_SIZE, open_blob, seal_blob, sealed_len};
 pub use field::{decrypt_field, encrypt_field};
 pub use keyring::{
     CaseKey, KekId, KeyRing, WrappedCaseKey, decode_kek_base64, encode_kek_base64, generate_kek,
 };
+pub use link_token::{LinkClaims, sign_link_token, verify_link_token};
 
 use ring::aead::{AES_256_GCM, LessSafeKey, UnboundKey};
 use ring::rand::{SecureRandom, SystemRandom};

@@ -2,10 +2,89 @@
 //! scheme. Both run the same SQL (`$n` placeholders work in both); the schema differs only in types.
 //! Personal data arrives here already encrypted: this layer never sees it in clear.
 
+/// Runs `$body` with `$p` bound to whichever pool this repository holds.
+macro_rules! with_pool {
+    ($self:ident, $p:ident => $body:expr) => {
+        match &$self.pool {
+            Pool::Sqlite($p) => $body,
+            Pool::Postgres($p) => $body,
+        }
+    };
+}
+
+/// Appends one audit event inside an open transaction. The head row is updated first, which takes
+/// its lock before anything is read: concurrent appends queue up and the chain stays linear.
+macro_rules! append_in_tx {
+    ($tx:expr, $event:expr) => {{
+        let event: &AuditEvent = $event;
+        let head = sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, last_hash")
+            .fetch_one(&mut *$tx)
+            .await?;
+        let seq: i64 = head.try_get("seq")?;
+        let previous: Vec<u8> = head.try_get("last_hash")?;
+        let mut record = AuditRecord {
+            seq,
+            at: timestamp_text(event.at),
+            actor: event.actor.to_wire(),
+            action: event.action.as_str().to_owned(),
+            case_id: event.case_id.map(|c| c.to_string()),
+            document_id: event.document_id.map(|d| d.to_string()),
+            link_id: event.link_id.clone(),
+            client: event.client.clone(),
+            outcome: event.outcome.as_str().to_owned(),
+            hash: Vec::new(),
+        };
+        record.hash = chain_hash(&previous, &record);
+        sqlx::query(
+            "INSERT INTO audit_events (seq, at, actor, action, case_id, document_id, link_id, client, outcome, hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(record.seq)
+        .bind(&record.at)
+        .bind(&record.actor)
+        .bind(&record.action)
+        .bind(&record.case_id)
+        .bind(&record.document_id)
+        .bind(&record.link_id)
+        .bind(&record.client)
+        .bind(&record.outcome)
+        .bind(&record.hash)
+        .execute(&mut *$tx)
+        .await?;
+        sqlx::query("UPDATE audit_head SET last_hash = $1 WHERE id = 1")
+            .bind(&record.hash)
+            .execute(&mut *$tx)
+            .await?;
+    }};
+}
+
+/// Inserts one document row inside an open transaction.
+macro_rules! insert_document {
+    ($tx:expr, $doc:expr) => {{
+        let doc: &DocumentRecord = $doc;
+        sqlx::query(&format!(
+            "INSERT INTO documents ({DOCUMENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        ))
+        .bind(doc.id.to_string())
+        .bind(doc.case_id.to_string())
+        .bind(doc.category.as_str())
+        .bind(&doc.media_type)
+        .bind(i64::try_from(doc.size).map_err(|_| corrupt("size"))?)
+        .bind(&doc.sha256)
+        .bind(&doc.filename_enc)
+        .bind(&doc.object_key)
+        .bind(timestamp_text(doc.created_at))
+        .execute(&mut *$tx)
+        .await?;
+    }};
+}
+
+mod links;
 mod records;
 mod repository;
 
-pub use records::{CaseRecord, CaseSummary, DocumentRecord};
+pub use links::LinkRepository;
+pub use records::{CaseRecord, CaseSummary, DocumentRecord, LinkRecord};
 pub use repository::SqlRepository;
 
 use async_trait::async_trait;
@@ -36,7 +115,7 @@ impl From<sqlx::Error> for DbError {
 
 /// Everything the service stores in SQL.
 #[async_trait]
-pub trait Repository: Send + Sync + 'static {
+pub trait Repository: LinkRepository + Send + Sync + 'static {
     async fn ping(&self) -> Result<(), DbError>;
 
     /// Inserts a case, its documents and their audit events in one transaction.
@@ -44,6 +123,13 @@ pub trait Repository: Send + Sync + 'static {
     async fn create_case(
         &self,
         case: &CaseRecord,
+        documents: &[DocumentRecord],
+        events: &[AuditEvent],
+    ) -> Result<(), DbError>;
+
+    /// Adds documents (and their audit events) to an existing case in one transaction.
+    async fn add_documents(
+        &self,
         documents: &[DocumentRecord],
         events: &[AuditEvent],
     ) -> Result<(), DbError>;

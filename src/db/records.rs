@@ -3,8 +3,8 @@
 use chrono::{DateTime, Utc};
 
 use crate::domain::{
-    CaseId, CaseStatus, ContactPreference, DocumentCategory, DocumentId, Reference, ServiceTier,
-    Sponsor,
+    CaseId, CaseStatus, ContactPreference, DocumentCategory, DocumentId, LinkId, LinkRole,
+    LinkScope, Reference, ServiceTier, Sponsor,
 };
 
 /// A case row. The `*_enc` fields are sealed with `crypto::encrypt_field` under the case key.
@@ -50,4 +50,23 @@ pub struct DocumentRecord {
     pub filename_enc: Vec<u8>,
     pub object_key: String,
     pub created_at: DateTime<Utc>,
+}
+
+/// A link row. `recipient_enc` is sealed under the case key; the passcode is an Argon2id hash.
+#[derive(Clone, Debug)]
+pub struct LinkRecord {
+    pub id: LinkId,
+    pub case_id: CaseId,
+    pub recipient_enc: Vec<u8>,
+    pub role: LinkRole,
+    pub scopes: Vec<LinkScope>,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub max_uses: Option<i64>,
+    pub uses: i64,
+    pub passcode_hash: Option<String>,
+    pub failed_attempts: i64,
+    pub locked_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
 }

@@ -23,69 +23,13 @@ use crate::domain::{
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
-enum Pool {
+pub(super) enum Pool {
     Sqlite(SqlitePool),
     Postgres(PgPool),
 }
 
 pub struct SqlRepository {
-    pool: Pool,
-}
-
-/// Runs `$body` with `$p` bound to whichever pool this repository holds.
-macro_rules! with_pool {
-    ($self:ident, $p:ident => $body:expr) => {
-        match &$self.pool {
-            Pool::Sqlite($p) => $body,
-            Pool::Postgres($p) => $body,
-        }
-    };
-}
-
-/// Appends one audit event inside an open transaction. The head row is updated first, which takes
-/// its lock before anything is read: concurrent appends queue up and the chain stays linear.
-macro_rules! append_in_tx {
-    ($tx:expr, $event:expr) => {{
-        let event: &AuditEvent = $event;
-        let head = sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, last_hash")
-            .fetch_one(&mut *$tx)
-            .await?;
-        let seq: i64 = head.try_get("seq")?;
-        let previous: Vec<u8> = head.try_get("last_hash")?;
-        let mut record = AuditRecord {
-            seq,
-            at: timestamp_text(event.at),
-            actor: event.actor.to_wire(),
-            action: event.action.as_str().to_owned(),
-            case_id: event.case_id.map(|c| c.to_string()),
-            document_id: event.document_id.map(|d| d.to_string()),
-            link_id: event.link_id.clone(),
-            client: event.client.clone(),
-            outcome: event.outcome.as_str().to_owned(),
-            hash: Vec::new(),
-        };
-        record.hash = chain_hash(&previous, &record);
-        sqlx::query(
-            "INSERT INTO audit_events (seq, at, actor, action, case_id, document_id, link_id, client, outcome, hash) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(record.seq)
-        .bind(&record.at)
-        .bind(&record.actor)
-        .bind(&record.action)
-        .bind(&record.case_id)
-        .bind(&record.document_id)
-        .bind(&record.link_id)
-        .bind(&record.client)
-        .bind(&record.outcome)
-        .bind(&record.hash)
-        .execute(&mut *$tx)
-        .await?;
-        sqlx::query("UPDATE audit_head SET last_hash = $1 WHERE id = 1")
-            .bind(&record.hash)
-            .execute(&mut *$tx)
-            .await?;
-    }};
+    pub(super) pool: Pool,
 }
 
 impl SqlRepository {
@@ -124,17 +68,17 @@ impl SqlRepository {
     }
 }
 
-fn corrupt(what: &str) -> DbError {
+pub(super) fn corrupt(what: &str) -> DbError {
     DbError::Corrupt(what.to_owned())
 }
 
-fn parse_time(text: &str) -> Result<DateTime<Utc>, DbError> {
+pub(super) fn parse_time(text: &str) -> Result<DateTime<Utc>, DbError> {
     DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|_| corrupt("timestamp"))
 }
 
-fn parse_with<T>(
+pub(super) fn parse_with<T>(
     text: &str,
     what: &str,
     parse: impl FnOnce(&str) -> Option<T>,
@@ -194,7 +138,7 @@ where
     })
 }
 
-fn document_record<R: Row>(row: &R) -> Result<DocumentRecord, DbError>
+pub(super) fn document_record<R: Row>(row: &R) -> Result<DocumentRecord, DbError>
 where
     for<'a> &'a str: sqlx::ColumnIndex<R>,
     String: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
@@ -280,20 +224,25 @@ impl Repository for SqlRepository {
             .execute(&mut *tx)
             .await?;
             for doc in documents {
-                sqlx::query(&format!(
-                    "INSERT INTO documents ({DOCUMENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-                ))
-                .bind(doc.id.to_string())
-                .bind(doc.case_id.to_string())
-                .bind(doc.category.as_str())
-                .bind(&doc.media_type)
-                .bind(i64::try_from(doc.size).map_err(|_| corrupt("size"))?)
-                .bind(&doc.sha256)
-                .bind(&doc.filename_enc)
-                .bind(&doc.object_key)
-                .bind(timestamp_text(doc.created_at))
-                .execute(&mut *tx)
-                .await?;
+                insert_document!(tx, doc);
+            }
+            for event in events {
+                append_in_tx!(tx, event);
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    async fn add_documents(
+        &self,
+        documents: &[DocumentRecord],
+        events: &[AuditEvent],
+    ) -> Result<(), DbError> {
+        with_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            for doc in documents {
+                insert_document!(tx, doc);
             }
             for event in events {
                 append_in_tx!(tx, event);

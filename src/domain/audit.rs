@@ -41,6 +41,11 @@ pub enum AuditAction {
     DocumentStored,
     DocumentDownloaded,
     AccessDenied,
+    LinkCreated,
+    LinkOpened,
+    LinkDenied,
+    LinkRevoked,
+    OpinionUploaded,
 }
 
 impl AuditAction {
@@ -50,6 +55,11 @@ impl AuditAction {
             Self::DocumentStored => "document.stored",
             Self::DocumentDownloaded => "document.downloaded",
             Self::AccessDenied => "access.denied",
+            Self::LinkCreated => "link.created",
+            Self::LinkOpened => "link.opened",
+            Self::LinkDenied => "link.denied",
+            Self::LinkRevoked => "link.revoked",
+            Self::OpinionUploaded => "opinion.uploaded",
         }
     }
 }
@@ -60,6 +70,12 @@ pub enum AuditOutcome {
     Success,
     Denied,
     IntegrityError,
+    WrongPasscode,
+    Locked,
+    Expired,
+    Revoked,
+    UsedUp,
+    Forbidden,
 }
 
 impl AuditOutcome {
@@ -68,6 +84,12 @@ impl AuditOutcome {
             Self::Success => "success",
             Self::Denied => "denied",
             Self::IntegrityError => "integrity-error",
+            Self::WrongPasscode => "wrong-passcode",
+            Self::Locked => "locked",
+            Self::Expired => "expired",
+            Self::Revoked => "revoked",
+            Self::UsedUp => "used-up",
+            Self::Forbidden => "forbidden",
         }
     }
 }
@@ -108,6 +130,12 @@ impl AuditEvent {
     #[must_use]
     pub fn document(mut self, document: DocumentId) -> Self {
         self.document_id = Some(document);
+        self
+    }
+
+    #[must_use]
+    pub fn link(mut self, link: super::ids::LinkId) -> Self {
+        self.link_id = Some(link.to_string());
         self
     }
 

@@ -91,6 +91,26 @@ wire_enum!(
     }
 );
 
+wire_enum!(
+    /// Who a link is for.
+    LinkRole {
+        Consultant => "consultant",
+        Radiologist => "radiologist",
+        Patient => "patient",
+        Partner => "partner",
+    }
+);
+
+wire_enum!(
+    /// What a link allows.
+    LinkScope {
+        View => "view",
+        Download => "download",
+        Upload => "upload",
+        Opinion => "opinion",
+    }
+);
+
 /// A syntactically valid email address (RFC 5321 lengths, one `@`, a dotted domain).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EmailAddress(String);

@@ -25,6 +25,12 @@ macro_rules! uuid_id {
             }
         }
 
+        impl From<Uuid> for $name {
+            fn from(uuid: Uuid) -> Self {
+                Self(uuid)
+            }
+        }
+
         impl Default for $name {
             fn default() -> Self {
                 Self::new()
@@ -50,6 +56,10 @@ macro_rules! uuid_id {
 uuid_id!(
     /// One second-opinion request and everything that belongs to it.
     CaseId
+);
+uuid_id!(
+    /// One link issued to a recipient for one case.
+    LinkId
 );
 uuid_id!(
     /// One stored document (report, image, guarantee letter, opinion).

@@ -9,8 +9,9 @@ pub mod reference;
 
 pub use audit::{AuditAction, AuditActor, AuditEvent, AuditOutcome, GENESIS_HASH};
 pub use case::{
-    CaseStatus, ContactPreference, DocumentCategory, EmailAddress, ServiceTier, Sponsor,
+    CaseStatus, ContactPreference, DocumentCategory, EmailAddress, LinkRole, LinkScope,
+    ServiceTier, Sponsor,
 };
 pub use deadline::WorkingCalendar;
-pub use ids::{CaseId, DocumentId, ObjectKey};
+pub use ids::{CaseId, DocumentId, LinkId, ObjectKey};
 pub use reference::Reference;

@@ -242,6 +242,10 @@ impl ApiError {
             E::Integrity => "integrity-error",
             E::Unavailable { .. } => "unavailable",
             E::RateLimited { .. } => "rate-limited",
+            E::Forbidden => "forbidden",
+            E::LinkExpired => "link-expired",
+            E::LinkRevoked { .. } => "link-revoked",
+            E::LinkUsedUp => "link-used-up",
             E::Internal(_) => "internal-error",
         }
     }
@@ -267,6 +271,11 @@ impl ApiError {
             E::TooManyImages { limit } => format!("At most {limit} image uploads are accepted."),
             E::TooManyFiles { field, limit } => format!("At most {limit} files in `{field}`."),
             E::Malformed(why) => format!("The request body could not be parsed: {why}."),
+            E::LinkRevoked { locked: true } => "This link was locked after too many wrong passcodes. Ask the sender for a new link.".to_owned(),
+            E::LinkRevoked { locked: false } => "This link has been withdrawn by the sender. Ask them for a new link.".to_owned(),
+            E::LinkExpired => "This link has expired. Ask the sender for a new link.".to_owned(),
+            E::LinkUsedUp => "This link has been opened as many times as it allows. Ask the sender for a new link.".to_owned(),
+            E::Forbidden => "This link does not allow that.".to_owned(),
             other => other.to_string(),
         };
         let mut body = Map::new();

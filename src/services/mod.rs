@@ -6,6 +6,7 @@ pub mod budget;
 pub mod cases;
 pub mod documents;
 pub mod keys;
+pub mod links;
 pub mod submit;
 
 use std::sync::Arc;
@@ -56,6 +57,14 @@ pub enum ServiceError {
     NotFound,
     #[error("unauthorized")]
     Unauthorized,
+    #[error("forbidden")]
+    Forbidden,
+    #[error("link expired")]
+    LinkExpired,
+    #[error("link revoked")]
+    LinkRevoked { locked: bool },
+    #[error("link used up")]
+    LinkUsedUp,
     #[error("rate limited")]
     RateLimited { retry_after_seconds: u64 },
     #[error("a stored blob failed to verify")]

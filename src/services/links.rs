@@ -1,0 +1,569 @@
+//! Links: issued by an administrator for one case, opened by a recipient with no account.
+//!
+//! The token proves which link (HMAC, checked before any database work); the link row decides
+//! everything else on every request (revoked, locked, expired, uses), so a revocation takes effect
+//! at once on every replica. Opening is a deliberate POST that takes one use atomically and starts a
+//! session (a random cookie whose hash is stored); landing pages consume nothing, so mail scanners
+//! that fetch links do no harm.
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Duration, SubsecRound, Utc};
+use ring::digest;
+use ring::rand::{SecureRandom, SystemRandom};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::cases::document_view;
+use super::{ServiceError, Services};
+use crate::crypto::{CaseKey, decrypt_field, encrypt_field, sign_link_token, verify_link_token};
+use crate::db::{CaseRecord, LinkRecord};
+use crate::domain::{
+    AuditAction, AuditActor, AuditEvent, AuditOutcome, CaseId, DocumentId, LinkId, LinkRole,
+    LinkScope,
+};
+
+/// What an administrator asks for.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LinkRequest {
+    /// Who the link is for, as shown on its landing page (e.g. "Dr A Khan").
+    pub recipient: String,
+    pub role: LinkRole,
+    pub scopes: Vec<LinkScope>,
+    pub expires_in_seconds: u64,
+    pub max_uses: Option<u32>,
+    /// Generate a passcode (shown once, to be given by phone).
+    #[serde(default)]
+    pub passcode: bool,
+}
+
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct IssuedLink {
+    pub id: LinkId,
+    pub url: String,
+    pub expires_at: DateTime<Utc>,
+    pub scopes: Vec<LinkScope>,
+    /// The generated passcode; shown only in this response.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub passcode: Option<String>,
+}
+
+/// A link as an administrator sees it later (no token, no passcode).
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct LinkView {
+    pub id: LinkId,
+    pub recipient: String,
+    pub role: LinkRole,
+    pub scopes: Vec<LinkScope>,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub max_uses: Option<i64>,
+    pub uses: i64,
+    pub passcode: bool,
+    pub failed_passcode_attempts: i64,
+    pub locked_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+fn recipient_context(link: LinkId) -> String {
+    format!("link/{link}/recipient")
+}
+
+fn invalid(field: &str, message: &str) -> ServiceError {
+    ServiceError::InvalidField {
+        field: field.to_owned(),
+        message: message.to_owned(),
+    }
+}
+
+fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .expect("the system random source failed");
+    bytes
+}
+
+/// Eight random digits (uniform: bytes over the largest multiple of 10 are drawn again).
+fn generate_passcode() -> String {
+    let mut digits = String::with_capacity(8);
+    while digits.len() < 8 {
+        for b in random_bytes::<16>() {
+            if b < 250 && digits.len() < 8 {
+                digits.push(char::from(b'0' + b % 10));
+            }
+        }
+    }
+    digits
+}
+
+fn sha256_hex(text: &str) -> String {
+    hex::encode(digest::digest(&digest::SHA256, text.as_bytes()))
+}
+
+/// `POST /api/v1/cases/{id}/links`.
+pub async fn issue(
+    services: &Services,
+    case_id: CaseId,
+    admin: &str,
+    request: LinkRequest,
+    client: Option<String>,
+) -> Result<IssuedLink, ServiceError> {
+    let recipient = request.recipient.trim().to_owned();
+    if recipient.is_empty()
+        || recipient.chars().count() > 200
+        || recipient.chars().any(char::is_control)
+    {
+        return Err(invalid("recipient", "1-200 characters"));
+    }
+    let mut scopes = request.scopes.clone();
+    scopes.sort_by_key(|s| s.as_str());
+    scopes.dedup();
+    if scopes.is_empty() {
+        return Err(invalid(
+            "scopes",
+            "at least one of view, download, upload, opinion",
+        ));
+    }
+    let max_ttl = services.settings.links.max_ttl_seconds;
+    if request.expires_in_seconds < 60 || request.expires_in_seconds > max_ttl {
+        return Err(invalid(
+            "expires_in_seconds",
+            &format!("between 60 and {max_ttl} (links.max_ttl_seconds)"),
+        ));
+    }
+    if request.max_uses == Some(0) {
+        return Err(invalid("max_uses", "at least 1, or absent for no limit"));
+    }
+    let case = services
+        .repo
+        .get_case(case_id)
+        .await?
+        .ok_or(ServiceError::NotFound)?;
+    let key = services.case_key(case.id, &case.kek_id, &case.wrapped_key)?;
+
+    let id = LinkId::new();
+    let now = Utc::now().trunc_subsecs(6);
+    let ttl = i64::try_from(request.expires_in_seconds)
+        .map_err(|_| invalid("expires_in_seconds", "too large"))?;
+    let expires_at = now + Duration::seconds(ttl);
+    let passcode = request.passcode.then(generate_passcode);
+    let passcode_hash = match &passcode {
+        Some(code) => Some(hash_passcode(code.clone()).await?),
+        None => None,
+    };
+    let record = LinkRecord {
+        id,
+        case_id,
+        recipient_enc: encrypt_field(&key, &recipient_context(id), recipient.as_bytes()),
+        role: request.role,
+        scopes: scopes.clone(),
+        created_by: admin.to_owned(),
+        created_at: now,
+        expires_at,
+        max_uses: request.max_uses.map(i64::from),
+        uses: 0,
+        passcode_hash,
+        failed_attempts: 0,
+        locked_at: None,
+        revoked_at: None,
+    };
+    let event = AuditEvent::new(
+        AuditActor::Admin(admin.to_owned()),
+        AuditAction::LinkCreated,
+        AuditOutcome::Success,
+    )
+    .case(case_id)
+    .link(id)
+    .client(client);
+    services.repo.create_link(&record, &event).await?;
+    let token = sign_link_token(
+        &services.keys,
+        *id.as_uuid().as_bytes(),
+        expires_at.timestamp(),
+    );
+    Ok(IssuedLink {
+        id,
+        url: format!(
+            "{}/l/{token}",
+            services.settings.server.public_url.trim_end_matches('/')
+        ),
+        expires_at,
+        scopes,
+        passcode,
+    })
+}
+
+async fn hash_passcode(code: String) -> Result<String, ServiceError> {
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::encode_b64(&random_bytes::<16>()).expect("16 bytes is a valid salt");
+        Argon2::default()
+            .hash_password(code.as_bytes(), &salt)
+            .map(|h| h.to_string())
+    })
+    .await
+    .map_err(|e| ServiceError::Internal(format!("passcode task: {e}")))?
+    .map_err(|e| ServiceError::Internal(format!("passcode hash: {e}")))
+}
+
+async fn passcode_matches(hash: String, code: String) -> Result<bool, ServiceError> {
+    tokio::task::spawn_blocking(move || {
+        PasswordHash::new(&hash).map(|parsed| {
+            Argon2::default()
+                .verify_password(code.as_bytes(), &parsed)
+                .is_ok()
+        })
+    })
+    .await
+    .map_err(|e| ServiceError::Internal(format!("passcode task: {e}")))?
+    .map_err(|e| ServiceError::Internal(format!("stored passcode hash: {e}")))
+}
+
+/// `GET /api/v1/cases/{id}/links`.
+pub async fn list(services: &Services, case_id: CaseId) -> Result<Vec<LinkView>, ServiceError> {
+    let case = services
+        .repo
+        .get_case(case_id)
+        .await?
+        .ok_or(ServiceError::NotFound)?;
+    let key = services.case_key(case.id, &case.kek_id, &case.wrapped_key)?;
+    services
+        .repo
+        .case_links(case_id)
+        .await?
+        .into_iter()
+        .map(|link| {
+            Ok(LinkView {
+                recipient: open_recipient(&key, &link)?,
+                id: link.id,
+                role: link.role,
+                scopes: link.scopes,
+                created_by: link.created_by,
+                created_at: link.created_at,
+                expires_at: link.expires_at,
+                max_uses: link.max_uses,
+                uses: link.uses,
+                passcode: link.passcode_hash.is_some(),
+                failed_passcode_attempts: link.failed_attempts,
+                locked_at: link.locked_at,
+                revoked_at: link.revoked_at,
+            })
+        })
+        .collect()
+}
+
+fn open_recipient(key: &CaseKey, link: &LinkRecord) -> Result<String, ServiceError> {
+    decrypt_field(key, &recipient_context(link.id), &link.recipient_enc)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or(ServiceError::Integrity)
+}
+
+/// `DELETE /api/v1/links/{id}`: at once, and ends the link's sessions.
+pub async fn revoke(
+    services: &Services,
+    link_id: LinkId,
+    admin: &str,
+    client: Option<String>,
+) -> Result<(), ServiceError> {
+    let link = services
+        .repo
+        .get_link(link_id)
+        .await?
+        .ok_or(ServiceError::NotFound)?;
+    let event = AuditEvent::new(
+        AuditActor::Admin(admin.to_owned()),
+        AuditAction::LinkRevoked,
+        AuditOutcome::Success,
+    )
+    .case(link.case_id)
+    .link(link_id)
+    .client(client);
+    if services
+        .repo
+        .revoke_link(link_id, Utc::now(), &event)
+        .await?
+    {
+        Ok(())
+    } else {
+        Err(ServiceError::NotFound)
+    }
+}
+
+/// A link whose token verified and whose row allows it to be used now.
+pub struct LiveLink {
+    pub token: String,
+    pub link: LinkRecord,
+    pub case: CaseRecord,
+    pub case_key: CaseKey,
+    pub recipient: String,
+}
+
+impl LiveLink {
+    pub fn allows(&self, scope: LinkScope) -> bool {
+        self.link.scopes.contains(&scope)
+    }
+
+    pub fn actor(&self) -> AuditActor {
+        AuditActor::Link(self.link.id.to_string())
+    }
+
+    fn event(
+        &self,
+        action: AuditAction,
+        outcome: AuditOutcome,
+        client: Option<String>,
+    ) -> AuditEvent {
+        AuditEvent::new(self.actor(), action, outcome)
+            .case(self.link.case_id)
+            .link(self.link.id)
+            .client(client)
+    }
+
+    /// The documents of the link's case, decrypted for display.
+    pub async fn documents(
+        &self,
+        services: &Services,
+    ) -> Result<Vec<super::cases::DocumentView>, ServiceError> {
+        services
+            .repo
+            .case_documents(self.case.id)
+            .await?
+            .iter()
+            .map(|d| document_view(&self.case_key, d))
+            .collect()
+    }
+
+    /// The patient's name and question, for the roles that need them.
+    pub fn clinical_details(&self) -> Result<Option<(String, String)>, ServiceError> {
+        if !matches!(self.link.role, LinkRole::Consultant | LinkRole::Radiologist) {
+            return Ok(None);
+        }
+        let open = |column: &str, sealed: &[u8]| {
+            decrypt_field(
+                &self.case_key,
+                &super::submit::field_context(self.case.id, column),
+                sealed,
+            )
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .ok_or(ServiceError::Integrity)
+        };
+        Ok(Some((
+            open("full_name", &self.case.full_name_enc)?,
+            open("condition", &self.case.condition_enc)?,
+        )))
+    }
+
+    /// Whether `document` belongs to this link's case (else it is `not-found` to the link).
+    pub async fn owns_document(
+        &self,
+        services: &Services,
+        document: DocumentId,
+    ) -> Result<bool, ServiceError> {
+        Ok(services
+            .repo
+            .get_document(document)
+            .await?
+            .is_some_and(|d| d.case_id == self.case.id))
+    }
+
+    /// Audits and returns `forbidden` when the link lacks `scope`.
+    pub async fn require(
+        &self,
+        services: &Services,
+        scope: LinkScope,
+        client: Option<String>,
+    ) -> Result<(), ServiceError> {
+        if self.allows(scope) {
+            return Ok(());
+        }
+        services
+            .repo
+            .append_audit(&self.event(AuditAction::LinkDenied, AuditOutcome::Forbidden, client))
+            .await?;
+        Err(ServiceError::Forbidden)
+    }
+}
+
+/// Verifies the token and reads the link row: `not-found` for a token that does not verify or a
+/// link that does not exist; 410s for expired, revoked or locked links (audited). Uses are not
+/// checked here: an open session outlives the last use.
+pub async fn resolve(
+    services: &Services,
+    token: &str,
+    client: Option<String>,
+) -> Result<LiveLink, ServiceError> {
+    let claims = verify_link_token(&services.keys, token).ok_or(ServiceError::NotFound)?;
+    let id = LinkId::from(uuid::Uuid::from_bytes(claims.link_id));
+    let link = services
+        .repo
+        .get_link(id)
+        .await?
+        .ok_or(ServiceError::NotFound)?;
+    let now = Utc::now();
+    let refusal = if link.revoked_at.is_some() {
+        Some((
+            ServiceError::LinkRevoked { locked: false },
+            AuditOutcome::Revoked,
+        ))
+    } else if link.locked_at.is_some() {
+        Some((
+            ServiceError::LinkRevoked { locked: true },
+            AuditOutcome::Locked,
+        ))
+    } else if now >= link.expires_at || now.timestamp() >= claims.expires_at {
+        Some((ServiceError::LinkExpired, AuditOutcome::Expired))
+    } else {
+        None
+    };
+    if let Some((error, outcome)) = refusal {
+        let event = AuditEvent::new(
+            AuditActor::Link(id.to_string()),
+            AuditAction::LinkDenied,
+            outcome,
+        )
+        .case(link.case_id)
+        .link(id)
+        .client(client);
+        services.repo.append_audit(&event).await?;
+        return Err(error);
+    }
+    let case = services
+        .repo
+        .get_case(link.case_id)
+        .await?
+        .ok_or(ServiceError::NotFound)?;
+    let case_key = services.case_key(case.id, &case.kek_id, &case.wrapped_key)?;
+    let recipient = open_recipient(&case_key, &link)?;
+    Ok(LiveLink {
+        token: token.to_owned(),
+        link,
+        case,
+        case_key,
+        recipient,
+    })
+}
+
+/// Whether a landing page should still offer to open the link (uses left).
+pub fn has_uses_left(link: &LinkRecord) -> bool {
+    link.max_uses.is_none_or(|max| link.uses < max)
+}
+
+/// A started session: the cookie value (shown once) and how long it lasts.
+pub struct Session {
+    pub cookie_value: String,
+    pub max_age_seconds: i64,
+}
+
+/// `POST /l/{token}/open`: checks the passcode, takes one use atomically, starts a session.
+pub async fn open(
+    services: &Services,
+    live: &LiveLink,
+    passcode: Option<&str>,
+    client: Option<String>,
+) -> Result<Session, ServiceError> {
+    let link = &live.link;
+    let now = Utc::now();
+    if let Some(hash) = &link.passcode_hash {
+        let given: String = passcode
+            .unwrap_or("")
+            .chars()
+            .filter(char::is_ascii_digit)
+            .collect();
+        if !passcode_matches(hash.clone(), given).await? {
+            let attempts = i64::from(services.settings.links.max_passcode_attempts);
+            let locked = services
+                .repo
+                .record_wrong_passcode(link.id, attempts, now)
+                .await?;
+            let outcome = if locked {
+                AuditOutcome::Locked
+            } else {
+                AuditOutcome::WrongPasscode
+            };
+            services
+                .repo
+                .append_audit(&live.event(AuditAction::LinkDenied, outcome, client))
+                .await?;
+            return Err(if locked {
+                ServiceError::LinkRevoked { locked: true }
+            } else {
+                ServiceError::InvalidField {
+                    field: "passcode".into(),
+                    message: "the passcode is not right".into(),
+                }
+            });
+        }
+    }
+    if !services.repo.consume_link_use(link.id, now).await? {
+        services
+            .repo
+            .append_audit(&live.event(AuditAction::LinkDenied, AuditOutcome::UsedUp, client))
+            .await?;
+        return Err(ServiceError::LinkUsedUp);
+    }
+    let cookie_value = URL_SAFE_NO_PAD.encode(random_bytes::<32>());
+    let session_cap = now
+        + Duration::seconds(
+            i64::try_from(services.settings.links.session_max_seconds).unwrap_or(i64::MAX / 2),
+        );
+    let expires_at = session_cap.min(link.expires_at);
+    services
+        .repo
+        .create_link_session(&sha256_hex(&cookie_value), link.id, now, expires_at)
+        .await?;
+    services
+        .repo
+        .append_audit(&live.event(AuditAction::LinkOpened, AuditOutcome::Success, client))
+        .await?;
+    Ok(Session {
+        cookie_value,
+        max_age_seconds: (expires_at - now).num_seconds().max(1),
+    })
+}
+
+/// Whether `cookie` is a live session of this link.
+pub async fn session_valid(
+    services: &Services,
+    live: &LiveLink,
+    cookie: Option<&str>,
+) -> Result<bool, ServiceError> {
+    let Some(cookie) = cookie.filter(|c| !c.is_empty() && c.len() <= 64) else {
+        return Ok(false);
+    };
+    Ok(services
+        .repo
+        .link_session_valid(&sha256_hex(cookie), live.link.id, Utc::now())
+        .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passcodes_are_eight_digits() {
+        for _ in 0..100 {
+            let code = generate_passcode();
+            assert_eq!(code.len(), 8);
+            assert!(code.chars().all(|c| c.is_ascii_digit()));
+        }
+    }
+
+    #[tokio::test]
+    async fn passcode_hashes_are_argon2id_and_verify() {
+        let hash = hash_passcode("12345678".into()).await.unwrap();
+        assert!(hash.starts_with("$argon2id$"), "{hash}");
+        assert!(
+            passcode_matches(hash.clone(), "12345678".into())
+                .await
+                .unwrap()
+        );
+        assert!(!passcode_matches(hash, "12345679".into()).await.unwrap());
+    }
+}
