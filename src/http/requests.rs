@@ -16,6 +16,7 @@ use futures_util::{StreamExt, TryStreamExt};
 use super::middleware::prefers_html;
 use super::pages;
 use super::problem::ApiError;
+use crate::domain::DocumentCategory;
 use crate::intake::Field;
 use crate::services::submit::{Receipt, Submission};
 use crate::services::{ServiceError, Services};
@@ -25,11 +26,15 @@ const MAX_TEXT_FIELD_BYTES: usize = 64 * 1024;
 /// Multipart framing and text fields, on top of the files.
 const BODY_OVERHEAD_BYTES: u64 = 1024 * 1024;
 
-fn upload_field(name: &str) -> Option<Field> {
+/// Which multipart parts are files, and what they become.
+pub type UploadFields = fn(&str) -> Option<(Field, DocumentCategory)>;
+
+/// The file fields of a patient's request (and of documents added through a link).
+pub fn request_fields(name: &str) -> Option<(Field, DocumentCategory)> {
     match name {
-        "report" => Some(Field::Report),
-        "image" => Some(Field::Image),
-        "guarantee_letter" => Some(Field::GuaranteeLetter),
+        "report" => Some((Field::Report, DocumentCategory::Report)),
+        "image" => Some((Field::Image, DocumentCategory::Image)),
+        "guarantee_letter" => Some((Field::GuaranteeLetter, DocumentCategory::GuaranteeLetter)),
         _ => None,
     }
 }
@@ -72,56 +77,13 @@ pub async fn submit(
     payload: web::Payload,
     services: web::Data<Services>,
 ) -> Result<HttpResponse, ApiError> {
-    let is_multipart = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| {
-            ct.trim()
-                .to_ascii_lowercase()
-                .starts_with("multipart/form-data")
-        });
-    if !is_multipart {
-        return Err(ServiceError::UnsupportedMediaType.into());
-    }
-    let cap = body_cap(&services);
-    let declared: Option<u64> = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok());
-    if declared.is_some_and(|len| len > cap) {
-        return Err(ServiceError::RequestTooLarge { limit_bytes: cap }.into());
-    }
-
-    // Room for one file and its sealed copy: files are stored one at a time.
-    let max_file = services.settings.intake.max_file_bytes;
-    let holds = declared.unwrap_or(max_file).min(max_file) * 2 + 64 * 1024;
-    let Some(_reservation) = services.budget.reserve(holds).await else {
-        return Err(ServiceError::Unavailable {
-            reason: "upload budget full".into(),
-            retry_after_seconds: 10,
-        }
-        .into());
-    };
-
-    let over_cap = Arc::new(AtomicBool::new(false));
-    let seen = Arc::new(AtomicU64::new(0));
-    let counted = {
-        let over_cap = Arc::clone(&over_cap);
-        payload.map(move |chunk| {
-            let chunk = chunk?;
-            if seen.fetch_add(chunk.len() as u64, Ordering::Relaxed) + chunk.len() as u64 > cap {
-                over_cap.store(true, Ordering::Relaxed);
-                return Err(PayloadError::Overflow);
-            }
-            Ok(chunk)
-        })
-    };
-    let multipart = Multipart::new(req.headers(), counted);
     let mut submission =
         Submission::begin(services.clone().into_inner(), super::client_address(&req));
-    let outcome = receive(multipart, &mut submission, &services, &over_cap, cap).await;
+    let outcome =
+        match receive_upload(&req, payload, &services, &mut submission, request_fields).await {
+            Ok(fields) => submission.commit(&fields).await,
+            Err(e) => Err(e),
+        };
     let receipt = match outcome {
         Ok(receipt) => receipt,
         Err(e) => {
@@ -141,13 +103,81 @@ pub async fn submit(
         .json(receipt))
 }
 
+/// Reads a multipart upload within the body cap and the upload budget, feeding its files to
+/// `submission`; returns the text fields. Shared by patient requests and link uploads.
+pub async fn receive_upload(
+    req: &HttpRequest,
+    payload: web::Payload,
+    services: &Services,
+    submission: &mut Submission,
+    upload_fields: UploadFields,
+) -> Result<HashMap<String, String>, ServiceError> {
+    let is_multipart = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| {
+            ct.trim()
+                .to_ascii_lowercase()
+                .starts_with("multipart/form-data")
+        });
+    if !is_multipart {
+        return Err(ServiceError::UnsupportedMediaType);
+    }
+    let cap = body_cap(services);
+    let declared: Option<u64> = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    if declared.is_some_and(|len| len > cap) {
+        return Err(ServiceError::RequestTooLarge { limit_bytes: cap });
+    }
+
+    // Room for one file and its sealed copy: files are stored one at a time.
+    let max_file = services.settings.intake.max_file_bytes;
+    let holds = declared.unwrap_or(max_file).min(max_file) * 2 + 64 * 1024;
+    let Some(_reservation) = services.budget.reserve(holds).await else {
+        return Err(ServiceError::Unavailable {
+            reason: "upload budget full".into(),
+            retry_after_seconds: 10,
+        });
+    };
+
+    let over_cap = Arc::new(AtomicBool::new(false));
+    let seen = Arc::new(AtomicU64::new(0));
+    let counted = {
+        let over_cap = Arc::clone(&over_cap);
+        payload.map(move |chunk| {
+            let chunk = chunk?;
+            if seen.fetch_add(chunk.len() as u64, Ordering::Relaxed) + chunk.len() as u64 > cap {
+                over_cap.store(true, Ordering::Relaxed);
+                return Err(PayloadError::Overflow);
+            }
+            Ok(chunk)
+        })
+    };
+    let multipart = Multipart::new(req.headers(), counted);
+    receive(
+        multipart,
+        submission,
+        upload_fields,
+        services,
+        &over_cap,
+        cap,
+    )
+    .await
+}
+
+/// Reads every part: files are checked, sealed and stored as they arrive; text fields are returned.
 async fn receive(
     mut multipart: Multipart,
     submission: &mut Submission,
+    upload_fields: UploadFields,
     services: &Services,
     over_cap: &AtomicBool,
     cap: u64,
-) -> Result<Receipt, ServiceError> {
+) -> Result<HashMap<String, String>, ServiceError> {
     let max_file = services.settings.intake.max_file_bytes;
     let mut fields: HashMap<String, String> = HashMap::new();
     while let Some(mut part) = multipart
@@ -160,8 +190,8 @@ async fn receive(
             .content_disposition()
             .and_then(|cd| cd.get_filename())
             .map(str::to_owned);
-        match (upload_field(&name), filename) {
-            (Some(field), Some(filename)) => {
+        match (upload_fields(&name), filename) {
+            (Some((field, category)), Some(filename)) => {
                 let mut bytes = Vec::new();
                 if filename.is_empty() {
                     // A file input left empty: browsers send the part with no name and no bytes.
@@ -193,7 +223,9 @@ async fn receive(
                     }
                     bytes.extend_from_slice(&chunk);
                 }
-                submission.add_file(field, &filename, bytes).await?;
+                submission
+                    .add_file(field, category, &filename, bytes)
+                    .await?;
             }
             (Some(_), None) => {
                 return Err(ServiceError::InvalidField {
@@ -227,5 +259,5 @@ async fn receive(
             }
         }
     }
-    submission.commit(&fields).await
+    Ok(fields)
 }

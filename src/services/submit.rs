@@ -65,6 +65,7 @@ pub struct Submission {
     services: Arc<Services>,
     case_id: CaseId,
     case_key: CaseKey,
+    actor: AuditActor,
     client: Option<String>,
     service_hint: Option<ServiceTier>,
     files: Vec<StoredFile>,
@@ -75,13 +76,39 @@ pub struct Submission {
 }
 
 impl Submission {
+    /// A new request from a patient: a new case with a new key.
     pub fn begin(services: Arc<Services>, client: Option<String>) -> Self {
         Self {
             services,
             case_id: CaseId::new(),
             case_key: CaseKey::generate(),
+            actor: AuditActor::Patient,
             client,
             service_hint: None,
+            files: Vec::new(),
+            images: 0,
+            reports: 0,
+            letters: 0,
+            finished: false,
+        }
+    }
+
+    /// Documents added to an existing case (through a link), under the case's own key and rules.
+    pub fn for_case(
+        services: Arc<Services>,
+        case_id: CaseId,
+        case_key: CaseKey,
+        tier: ServiceTier,
+        actor: AuditActor,
+        client: Option<String>,
+    ) -> Self {
+        Self {
+            services,
+            case_id,
+            case_key,
+            actor,
+            client,
+            service_hint: Some(tier),
             files: Vec::new(),
             images: 0,
             reports: 0,
@@ -136,6 +163,7 @@ impl Submission {
     pub async fn add_file(
         &mut self,
         field: Field,
+        category: DocumentCategory,
         raw_filename: &str,
         bytes: Vec<u8>,
     ) -> Result<(), ServiceError> {
@@ -184,7 +212,7 @@ impl Submission {
             document: StoredDocument {
                 id,
                 filename: display_name,
-                category: category_of(field),
+                category,
                 media_type: inspected.media_type.to_owned(),
                 size,
                 sha256,
@@ -225,44 +253,17 @@ impl Submission {
             encrypt_field(key, &field_context(case_id, column), value.as_bytes())
         };
         let wrapped = services.keys.wrap(&case_id.to_string(), key);
-        let documents: Vec<DocumentRecord> = self
-            .files
-            .iter()
-            .map(|f| DocumentRecord {
-                id: f.document.id,
-                case_id,
-                category: f.document.category,
-                media_type: f.document.media_type.clone(),
-                size: f.document.size,
-                sha256: f.document.sha256.clone(),
-                filename_enc: encrypt_field(
-                    key,
-                    &document_field_context(f.document.id, "filename"),
-                    f.document.filename.as_bytes(),
-                ),
-                object_key: f.object_key.as_str().to_owned(),
-                created_at: received_at,
-            })
-            .collect();
+        let documents = self.document_records(received_at);
         let mut events = vec![
             AuditEvent::new(
-                AuditActor::Patient,
+                self.actor.clone(),
                 AuditAction::RequestSubmitted,
                 AuditOutcome::Success,
             )
             .case(case_id)
             .client(self.client.clone()),
         ];
-        events.extend(self.files.iter().map(|f| {
-            AuditEvent::new(
-                AuditActor::Patient,
-                AuditAction::DocumentStored,
-                AuditOutcome::Success,
-            )
-            .case(case_id)
-            .document(f.document.id)
-            .client(self.client.clone())
-        }));
+        events.extend(self.stored_events());
         for event in &mut events {
             event.at = received_at;
         }
@@ -313,6 +314,67 @@ impl Submission {
         ))
     }
 
+    /// Commits the stored files to the existing case (see `for_case`). On error the caller calls `abort`.
+    pub async fn commit_additions(&mut self) -> Result<Vec<StoredDocument>, ServiceError> {
+        if self.files.is_empty() {
+            return Err(ServiceError::InvalidField {
+                field: "file".into(),
+                message: "no file was sent".into(),
+            });
+        }
+        let now = Utc::now().trunc_subsecs(6);
+        let documents = self.document_records(now);
+        let mut events = self.stored_events();
+        for event in &mut events {
+            event.at = now;
+        }
+        self.services
+            .repo
+            .add_documents(&documents, &events)
+            .await?;
+        self.finished = true;
+        Ok(self.files.iter().map(|f| f.document.clone()).collect())
+    }
+
+    fn document_records(&self, created_at: DateTime<Utc>) -> Vec<DocumentRecord> {
+        self.files
+            .iter()
+            .map(|f| DocumentRecord {
+                id: f.document.id,
+                case_id: self.case_id,
+                category: f.document.category,
+                media_type: f.document.media_type.clone(),
+                size: f.document.size,
+                sha256: f.document.sha256.clone(),
+                filename_enc: encrypt_field(
+                    &self.case_key,
+                    &document_field_context(f.document.id, "filename"),
+                    f.document.filename.as_bytes(),
+                ),
+                object_key: f.object_key.as_str().to_owned(),
+                created_at,
+            })
+            .collect()
+    }
+
+    /// One event per stored file: `document.stored`, or `opinion.uploaded` for an opinion.
+    fn stored_events(&self) -> Vec<AuditEvent> {
+        self.files
+            .iter()
+            .map(|f| {
+                let action = if f.document.category == DocumentCategory::Opinion {
+                    AuditAction::OpinionUploaded
+                } else {
+                    AuditAction::DocumentStored
+                };
+                AuditEvent::new(self.actor.clone(), action, AuditOutcome::Success)
+                    .case(self.case_id)
+                    .document(f.document.id)
+                    .client(self.client.clone())
+            })
+            .collect()
+    }
+
     /// Deletes every blob this submission stored.
     pub async fn abort(mut self) {
         self.finished = true;
@@ -341,14 +403,6 @@ async fn delete_all(blobs: &dyn BlobStore, keys: &[ObjectKey]) {
             // The sweep removes unreferenced blobs later; the object key names no person.
             tracing::warn!(object_key = %key, error = %e, "could not delete the blob of a rejected request");
         }
-    }
-}
-
-fn category_of(field: Field) -> DocumentCategory {
-    match field {
-        Field::Report => DocumentCategory::Report,
-        Field::Image => DocumentCategory::Image,
-        Field::GuaranteeLetter => DocumentCategory::GuaranteeLetter,
     }
 }
 
