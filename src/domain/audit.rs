@@ -108,14 +108,19 @@ pub struct AuditEvent {
 }
 
 impl AuditEvent {
+    /// An event now; an event by a link carries that link's id.
     pub fn new(actor: AuditActor, action: AuditAction, outcome: AuditOutcome) -> Self {
+        let link_id = match &actor {
+            AuditActor::Link(id) => Some(id.clone()),
+            _ => None,
+        };
         Self {
             at: Utc::now(),
             actor,
             action,
             case_id: None,
             document_id: None,
-            link_id: None,
+            link_id,
             client: None,
             outcome,
         }

@@ -209,13 +209,18 @@ pub async fn document_content(
         super::client_address(&req),
     )
     .await?;
-    Ok(HttpResponse::Ok()
-        // Always an attachment of an opaque type: never rendered by the browser on our origin.
+    Ok(attachment_response(download))
+}
+
+/// A decrypted document as a download: always an attachment of an opaque type, so nothing a patient
+/// uploaded (HTML, SVG, …) is ever rendered by a browser on our origin.
+pub fn attachment_response(download: documents::Download) -> HttpResponse {
+    HttpResponse::Ok()
         .content_type("application/octet-stream")
         .no_chunking(download.size)
         .insert_header((
             header::CONTENT_DISPOSITION,
             attachment_disposition(&download.filename),
         ))
-        .streaming(download.body))
+        .streaming(download.body)
 }

@@ -1,6 +1,11 @@
 //! The HTTP surface: actix routes, role extractors, problem+json mapping, security headers, pages.
 
 mod admin;
+mod assets;
+mod csrf;
+mod form;
+mod link_pages;
+mod links;
 mod middleware;
 mod openapi;
 mod ops;
@@ -35,10 +40,21 @@ impl Application {
     pub fn with_listener(services: Arc<Services>, listener: TcpListener) -> std::io::Result<Self> {
         let port = listener.local_addr()?.port();
         let workers = services.settings.server.workers;
+        let link_limits = web::Data::new(links::LinkLimits::new(&services));
+        let form_guard = web::Data::new(csrf::FormGuard::new(&services));
         let data = web::Data::from(services);
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
+                .app_data(form_guard.clone())
+                .app_data(link_limits.clone())
+                .app_data(
+                    web::FormConfig::default()
+                        .limit(64 * 1024)
+                        .error_handler(|e, _| {
+                            ApiError(ServiceError::Malformed(e.to_string())).into()
+                        }),
+                )
                 .app_data(
                     web::JsonConfig::default()
                         .limit(1 << 20)
@@ -93,7 +109,9 @@ impl Application {
 }
 
 fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/", web::get().to(pages::request_form))
+    cfg.route("/", web::get().to(form::request_form))
+        .route("/terms", web::get().to(pages::terms_page))
+        .route("/static/{name}", web::get().to(assets::serve))
         .route("/problems/{code}", web::get().to(pages::problem_page))
         .route("/healthz", web::get().to(ops::healthz))
         .route("/readyz", web::get().to(ops::readyz))
@@ -109,7 +127,22 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route(
             "/api/v1/documents/{document_id}/content",
             web::get().to(admin::document_content),
-        );
+        )
+        .route(
+            "/api/v1/cases/{case_id}/links",
+            web::post().to(links::create),
+        )
+        .route("/api/v1/cases/{case_id}/links", web::get().to(links::list))
+        .route("/api/v1/links/{link_id}", web::delete().to(links::revoke))
+        .route("/l/{token}", web::get().to(links::landing))
+        .route("/l/{token}/open", web::post().to(links::open))
+        .route("/l/{token}/case", web::get().to(links::case))
+        .route("/l/{token}/documents", web::post().to(links::add_documents))
+        .route(
+            "/l/{token}/documents/{document_id}",
+            web::get().to(links::download),
+        )
+        .route("/l/{token}/opinion", web::post().to(links::opinion));
 }
 
 async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {

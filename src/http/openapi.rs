@@ -4,7 +4,7 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, ops, problem, requests};
+use super::{admin, links, ops, problem, requests};
 use crate::domain::{CaseStatus, ContactPreference, DocumentCategory, ServiceTier, Sponsor};
 use crate::services::cases::{
     AuditEntry, AuditTrail, CaseList, CaseListItem, CaseView, DocumentView, PatientDetails,
@@ -32,13 +32,16 @@ impl Modify for BearerAuth {
         admin::get_case,
         admin::case_audit,
         admin::document_content,
+        links::create,
+        links::list,
+        links::revoke,
         ops::healthz,
         ops::readyz,
         ops::metrics,
     ),
     components(schemas(
         problem::Problem, Receipt, StoredDocument, CaseList, CaseListItem, CaseView, DocumentView,
-        PatientDetails, AuditTrail, AuditEntry, CaseStatus, ContactPreference, DocumentCategory, ServiceTier, Sponsor,
+        PatientDetails, AuditTrail, AuditEntry, crate::services::links::LinkRequest, crate::services::links::IssuedLink, crate::services::links::LinkView, crate::domain::LinkRole, crate::domain::LinkScope, CaseStatus, ContactPreference, DocumentCategory, ServiceTier, Sponsor,
     )),
     modifiers(&BearerAuth)
 )]

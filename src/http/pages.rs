@@ -1,12 +1,21 @@
-//! Server-rendered pages: the request form, the receipt, and a page for each problem code.
-//! Plain HTML (no inline script or style, so the strict CSP holds); every value is escaped.
+//! Server-rendered pages (askama templates under `templates/`, compiled into the binary): the
+//! receipt, a page for each problem code, the terms, and the page shell other pages can use.
+//! No inline script or style anywhere, so the strict CSP holds; every value is escaped.
 
 use std::fmt::Write;
 
+use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
+use askama::Template;
+use chrono::{DateTime, Timelike, Utc};
+use chrono_tz::Tz;
 use serde_json::Value;
 
-use super::problem::{PROBLEMS, kind};
+use super::assets;
+use super::form::{size_label, zone_label};
+use super::problem::{PROBLEMS, ProblemKind, kind};
+use crate::config::Settings;
+use crate::services::Services;
 use crate::services::submit::Receipt;
 
 /// Escapes text for HTML element content and attribute values.
@@ -25,129 +34,423 @@ pub fn escape(text: &str) -> String {
     out
 }
 
-fn layout(title: &str, body: &str) -> String {
-    format!(
-        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>{} · Consilium</title>\n</head>\n<body>\n<main>\n{body}\n</main>\n</body>\n</html>\n",
-        escape(title)
-    )
+/// What every page's shell needs: its title and the asset URLs.
+pub struct Chrome {
+    pub title: String,
+    pub css: String,
+    pub js: String,
+    pub icon: String,
 }
 
-fn html(status: actix_web::http::StatusCode, page: String) -> HttpResponse {
+impl Chrome {
+    pub fn new(title: &str) -> Self {
+        Self {
+            title: title.to_owned(),
+            css: assets::url("site.css"),
+            js: assets::url("form.js"),
+            icon: assets::url("icon.svg"),
+        }
+    }
+}
+
+pub fn html_response(status: StatusCode, page: String) -> HttpResponse {
     HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
         .body(page)
 }
 
-/// `GET /`: the request form.
-pub async fn request_form() -> HttpResponse {
-    let body = r#"<h1>Request a second medical opinion</h1>
-<form method="post" action="/api/v1/requests" enctype="multipart/form-data">
-<fieldset><legend>About you</legend>
-<p><label for="full_name">Full name</label><br><input id="full_name" name="full_name" required maxlength="200" autocomplete="name"></p>
-<p><label for="email">Email</label><br><input id="email" name="email" type="email" required autocomplete="email"></p>
-<p><label for="phone">Telephone (needed if you prefer a call)</label><br><input id="phone" name="phone" type="tel" autocomplete="tel"></p>
-<p>How should we contact you?
-<label><input type="radio" name="contact_preference" value="email" checked> Email</label>
-<label><input type="radio" name="contact_preference" value="phone"> Telephone</label></p>
-</fieldset>
-<fieldset><legend>Service</legend>
-<p><label><input type="radio" name="service" value="records_review" checked> Medical Records Review</label><br>
-<label><input type="radio" name="service" value="records_and_images_review"> Medical Records and Images Review</label></p>
-</fieldset>
-<p><label for="condition">Your condition, and what you would like from the opinion</label><br>
-<textarea id="condition" name="condition" required maxlength="5000" rows="6" cols="60"></textarea></p>
-<fieldset><legend>Documents (each under 8 MB)</legend>
-<p><label for="report">Supporting report: PDF, Word, PowerPoint, OpenDocument, text, RTF, HTML, photos or zip</label><br>
-<input id="report" name="report" type="file" multiple></p>
-<p><label for="image">Images: up to three JPEG, PNG, GIF or zip files (DICOM for the images review)</label><br>
-<input id="image" name="image" type="file" multiple></p>
-</fieldset>
-<fieldset><legend>Sponsorship</legend>
-<p><label><input type="radio" name="sponsor" value="self" checked> I am paying myself</label>
-<label><input type="radio" name="sponsor" value="embassy"> An embassy</label>
-<label><input type="radio" name="sponsor" value="insurer"> An insurer</label></p>
-<p><label for="sponsor_reference">Sponsor reference or authorisation code</label><br><input id="sponsor_reference" name="sponsor_reference" maxlength="200"></p>
-<p><label for="guarantee_letter">Letter of guarantee (embassy)</label><br><input id="guarantee_letter" name="guarantee_letter" type="file"></p>
-</fieldset>
-<p><label><input type="checkbox" name="terms_accepted" value="yes" required> I accept the terms of service</label></p>
-<p><button type="submit">Send my request</button></p>
-</form>"#;
-    html(
-        actix_web::http::StatusCode::OK,
-        layout("Request a second opinion", body),
-    )
+#[derive(Template)]
+#[template(path = "raw.html")]
+struct RawPage<'a> {
+    page: Chrome,
+    body: &'a str,
 }
 
-/// The receipt shown to a browser after a successful request.
-pub fn receipt_page(receipt: &Receipt) -> HttpResponse {
-    let mut files = String::new();
-    for d in &receipt.documents {
-        let _ = write!(files, "<li>{} ({} bytes)</li>", escape(&d.filename), d.size);
+/// A page in the site's shell (header, stylesheet, script, footer) around `body`, which must
+/// already be escaped HTML. For pages without a template of their own (the link pages).
+pub fn layout(title: &str, body: &str) -> String {
+    render(&RawPage {
+        page: Chrome::new(title),
+        body,
+    })
+}
+
+fn render(template: &impl Template) -> String {
+    template.render().unwrap_or_else(|e| {
+        tracing::error!(error = %e, "page template");
+        String::new()
+    })
+}
+
+/// One received file on the receipt.
+pub struct FileRow {
+    pub name: String,
+    pub size: String,
+}
+
+/// The receipt: the reference, the dates, and the files; nothing else personal.
+pub struct ReceiptView {
+    pub reference: String,
+    pub received_at: String,
+    pub contact_by: String,
+    pub contact_how: String,
+    pub zone: String,
+    pub documents: Vec<FileRow>,
+}
+
+fn time_zone(name: &str) -> Tz {
+    name.parse().unwrap_or(chrono_tz::Europe::London)
+}
+
+/// "Saturday 21 November 2026 at 13:05".
+pub fn moment(at: DateTime<Utc>, tz: Tz) -> String {
+    at.with_timezone(&tz)
+        .format("%A %-d %B %Y at %H:%M")
+        .to_string()
+}
+
+/// A deadline: "the end of Monday 23 November 2026" when it falls at 23:59, else as `moment`.
+pub fn deadline(at: DateTime<Utc>, tz: Tz) -> String {
+    let local = at.with_timezone(&tz);
+    if local.hour() == 23 && local.minute() == 59 {
+        format!("the end of {}", local.format("%A %-d %B %Y"))
+    } else {
+        moment(at, tz)
     }
-    let body = format!(
-        "<h1>Thank you: your request has been received</h1>\n<p>Your reference is</p>\n<p><strong>{}</strong></p>\n\
-         <p>An administrator will contact you by {} (UK time).</p>\n<h2>Files received</h2>\n<ul>{files}</ul>",
-        escape(&receipt.reference),
-        receipt
-            .contact_by
-            .with_timezone(&chrono_tz::Europe::London)
-            .format("%A %-d %B %Y, %H:%M"),
-    );
-    html(
-        actix_web::http::StatusCode::CREATED,
-        layout("Request received", &body),
+}
+
+impl ReceiptView {
+    pub fn new(receipt: &Receipt, settings: &Settings, contact_preference: Option<&str>) -> Self {
+        let tz = time_zone(&settings.deadlines.time_zone);
+        Self {
+            reference: receipt.reference.clone(),
+            received_at: moment(receipt.received_at, tz),
+            contact_by: deadline(receipt.contact_by, tz),
+            contact_how: match contact_preference.map(str::trim) {
+                Some("phone") => "by telephone".into(),
+                Some("email") => "by email".into(),
+                _ => String::new(),
+            },
+            zone: zone_label(&settings.deadlines.time_zone),
+            documents: receipt
+                .documents
+                .iter()
+                .map(|d| FileRow {
+                    name: d.filename.clone(),
+                    size: size_label(d.size),
+                })
+                .collect(),
+        }
+    }
+
+    /// The empty receipt the form page carries for its script to fill in.
+    pub fn placeholder(time_zone: &str) -> Self {
+        Self {
+            reference: String::new(),
+            received_at: String::new(),
+            contact_by: String::new(),
+            contact_how: String::new(),
+            zone: zone_label(time_zone),
+            documents: Vec::new(),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "receipt.html")]
+struct ReceiptPage {
+    page: Chrome,
+    receipt: ReceiptView,
+}
+
+/// The receipt shown to a browser after a successful request sent without script (201).
+pub fn receipt_page(
+    receipt: &Receipt,
+    settings: &Settings,
+    contact_preference: Option<&str>,
+) -> HttpResponse {
+    let page = ReceiptPage {
+        page: Chrome::new(&format!("Request received: {}", receipt.reference)),
+        receipt: ReceiptView::new(receipt, settings, contact_preference),
+    };
+    html_response(StatusCode::CREATED, render(&page))
+}
+
+#[derive(Template)]
+#[template(path = "problem.html")]
+struct ProblemPage<'a> {
+    page: Chrome,
+    heading: &'a str,
+    detail: String,
+    explanation: &'a str,
+    code: &'a str,
+    status: u16,
+    /// For refusals of the request form: how to get back to it with the answers.
+    about_form: bool,
+}
+
+/// Codes a patient meets when sending the form.
+fn about_form(code: &str) -> bool {
+    !matches!(
+        code,
+        "unauthorized"
+            | "not-found"
+            | "link-expired"
+            | "link-revoked"
+            | "link-used-up"
+            | "idempotency-conflict"
+            | "conflict"
+            | "checksum-mismatch"
+            | "not-previewable"
+            | "integrity-error"
     )
 }
 
-/// The HTML form of a problem document.
+/// The HTML form of a problem document (what a browser is shown instead of problem+json).
 pub fn problem_html(problem: &Value) -> String {
     let code = problem.get("code").and_then(Value::as_str).unwrap_or("");
-    let title = problem
+    let known = kind(code);
+    let heading = problem
         .get("title")
         .and_then(Value::as_str)
+        .or(known.map(|k| k.title))
         .unwrap_or("Something went wrong");
-    let detail = problem.get("detail").and_then(Value::as_str).unwrap_or("");
-    let explanation = kind(code).map_or("", |k| k.explanation);
-    layout(
-        title,
-        &format!(
-            "<h1>{}</h1>\n<p role=\"alert\">{}</p>\n<p>{}</p>\n<p><a href=\"/\">Back to the request form</a></p>",
-            escape(title),
-            escape(detail),
-            escape(explanation)
-        ),
-    )
+    let detail = problem
+        .get("detail")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .replace('`', "");
+    // The generic explanation of 403 speaks of accounts; the form's own refusal says it all.
+    let from_form = problem
+        .get("reason")
+        .and_then(Value::as_str)
+        .is_some_and(|r| r.starts_with("csrf") || r == "cross-site");
+    let explanation = if from_form {
+        ""
+    } else {
+        known.map_or("", |k| k.explanation)
+    };
+    let status = problem
+        .get("status")
+        .and_then(Value::as_u64)
+        .and_then(|s| u16::try_from(s).ok())
+        .unwrap_or(500);
+    render(&ProblemPage {
+        page: Chrome::new(heading),
+        heading,
+        detail,
+        explanation,
+        code,
+        status,
+        about_form: about_form(code),
+    })
+}
+
+#[derive(Template)]
+#[template(path = "problems.html")]
+struct ProblemIndex {
+    page: Chrome,
+    problems: &'static [ProblemKind],
 }
 
 /// `GET /problems/{code}`: what a problem code means, in plain words.
 pub async fn problem_page(code: web::Path<String>) -> HttpResponse {
     if let Some(k) = kind(&code) {
-        html(
-            actix_web::http::StatusCode::OK,
-            layout(
-                k.title,
-                &format!(
-                    "<h1>{}</h1>\n<p>{}</p>\n<p>Code: <code>{}</code> (HTTP {})</p>",
-                    escape(k.title),
-                    escape(k.explanation),
-                    k.code,
-                    k.status
-                ),
-            ),
-        )
+        let page = ProblemPage {
+            page: Chrome::new(k.title),
+            heading: k.title,
+            detail: String::new(),
+            explanation: k.explanation,
+            code: k.code,
+            status: k.status,
+            about_form: about_form(k.code),
+        };
+        html_response(StatusCode::OK, render(&page))
     } else {
-        let mut list = String::new();
-        for k in PROBLEMS {
-            let _ = write!(list, "<li><a href=\"/problems/{0}\">{0}</a></li>", k.code);
+        let page = ProblemIndex {
+            page: Chrome::new("Unknown problem code"),
+            problems: PROBLEMS,
+        };
+        html_response(StatusCode::NOT_FOUND, render(&page))
+    }
+}
+
+#[derive(Template)]
+#[template(path = "terms.html")]
+struct TermsPage {
+    page: Chrome,
+    body: String,
+}
+
+/// `GET /terms`: the terms of service, from `form.terms_file` (Markdown).
+pub async fn terms_page(services: web::Data<Services>) -> HttpResponse {
+    let text = services.settings.terms_text().unwrap_or_else(|e| {
+        tracing::error!(error = %e, "terms file");
+        String::new()
+    });
+    let page = TermsPage {
+        page: Chrome::new("Terms of service"),
+        body: markdown(&text),
+    };
+    html_response(StatusCode::OK, render(&page))
+}
+
+/// Inline Markdown on escaped text: `**bold**` and `[text](http(s)://… or /…)`.
+fn inline(text: &str) -> String {
+    let escaped = escape(text);
+    let mut out = String::with_capacity(escaped.len());
+    let mut rest = escaped.as_str();
+    let mut bold = false;
+    while !rest.is_empty() {
+        if let Some(after) = rest.strip_prefix("**") {
+            out.push_str(if bold { "</strong>" } else { "<strong>" });
+            bold = !bold;
+            rest = after;
+            continue;
         }
-        html(
-            actix_web::http::StatusCode::NOT_FOUND,
-            layout(
-                "Unknown problem code",
-                &format!("<h1>Unknown problem code</h1><ul>{list}</ul>"),
-            ),
-        )
+        if rest.starts_with('[')
+            && let Some(close) = rest.find("](")
+            && let Some(end) = rest[close + 2..].find(')')
+        {
+            let label = &rest[1..close];
+            let href = &rest[close + 2..close + 2 + end];
+            if href.starts_with("https://") || href.starts_with("http://") || href.starts_with('/')
+            {
+                let _ = write!(out, "<a href=\"{href}\">{label}</a>");
+                rest = &rest[close + 3 + end..];
+                continue;
+            }
+        }
+        let c = rest.chars().next().unwrap_or_default();
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    if bold {
+        out.push_str("</strong>");
+    }
+    out
+}
+
+/// The small Markdown the terms use: `#`–`###` headings, paragraphs, `-` and `1.` lists.
+pub fn markdown(text: &str) -> String {
+    enum Block {
+        None,
+        Paragraph(String),
+        List(&'static str, Vec<String>),
+    }
+    fn flush(block: &mut Block, out: &mut String) {
+        match std::mem::replace(block, Block::None) {
+            Block::None => {}
+            Block::Paragraph(p) => {
+                let _ = writeln!(out, "<p>{}</p>", inline(p.trim()));
+            }
+            Block::List(tag, items) => {
+                let _ = write!(out, "<{tag}>");
+                for item in items {
+                    let _ = write!(out, "<li>{}</li>", inline(item.trim()));
+                }
+                let _ = writeln!(out, "</{tag}>");
+            }
+        }
+    }
+    let mut out = String::new();
+    let mut block = Block::None;
+    for line in text.lines() {
+        let trimmed = line.trim();
+        if trimmed.is_empty() {
+            flush(&mut block, &mut out);
+            continue;
+        }
+        let heading = trimmed.chars().take_while(|c| *c == '#').count();
+        if (1..=3).contains(&heading) && trimmed[heading..].starts_with(' ') {
+            flush(&mut block, &mut out);
+            let _ = writeln!(
+                out,
+                "<h{heading}>{}</h{heading}>",
+                inline(trimmed[heading..].trim())
+            );
+            continue;
+        }
+        let bullet = trimmed
+            .strip_prefix("- ")
+            .or_else(|| trimmed.strip_prefix("* "));
+        let numbered = trimmed
+            .split_once(". ")
+            .filter(|(n, _)| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+            .map(|(_, item)| item);
+        let (tag, item) = match (bullet, numbered) {
+            (Some(item), _) => ("ul", Some(item)),
+            (None, Some(item)) => ("ol", Some(item)),
+            _ => ("", None),
+        };
+        match (item, &mut block) {
+            (Some(item), Block::List(t, items)) if *t == tag => items.push(item.to_owned()),
+            (Some(item), _) => {
+                flush(&mut block, &mut out);
+                block = Block::List(tag, vec![item.to_owned()]);
+            }
+            (None, Block::List(_, items)) if line.starts_with(' ') => {
+                if let Some(last) = items.last_mut() {
+                    last.push(' ');
+                    last.push_str(trimmed);
+                }
+            }
+            (None, Block::Paragraph(p)) => {
+                p.push(' ');
+                p.push_str(trimmed);
+            }
+            (None, _) => {
+                flush(&mut block, &mut out);
+                block = Block::Paragraph(trimmed.to_owned());
+            }
+        }
+    }
+    flush(&mut block, &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markdown_is_escaped_and_structured() {
+        let html = markdown(
+            "# Terms\n\nSome <b>text</b>\nwrapped.\n\n- **One**\n  continued\n- Two [link](https://example.org)\n\n1. First\n2. Second [bad](javascript:alert(1))\n",
+        );
+        assert!(html.contains("<h1>Terms</h1>"), "{html}");
+        assert!(
+            html.contains("<p>Some &lt;b&gt;text&lt;/b&gt; wrapped.</p>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<li><strong>One</strong> continued</li>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<a href=\"https://example.org\">link</a>"),
+            "{html}"
+        );
+        assert!(html.contains("<ol><li>First</li>"), "{html}");
+        assert!(!html.contains("href=\"javascript"), "{html}");
+    }
+
+    #[test]
+    fn deadlines_at_the_end_of_a_day_say_so() {
+        let tz = chrono_tz::Europe::London;
+        let end: DateTime<Utc> = "2026-11-23T23:59:59Z".parse().unwrap();
+        assert_eq!(deadline(end, tz), "the end of Monday 23 November 2026");
+        let summer: DateTime<Utc> = "2026-07-01T12:05:00Z".parse().unwrap();
+        assert_eq!(deadline(summer, tz), "Wednesday 1 July 2026 at 13:05");
+    }
+
+    #[test]
+    fn problem_pages_escape_what_they_show() {
+        let html = problem_html(&serde_json::json!({
+            "code": "content-mismatch", "status": 415, "title": "A file is not what its name says",
+            "detail": "`<script>.pdf` does not contain what its extension says"
+        }));
+        assert!(!html.contains("<script>.pdf"), "{html}");
+        assert!(html.contains("&#60;script&#62;.pdf") || html.contains("&lt;script&gt;.pdf"));
     }
 }

@@ -10,9 +10,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use actix_multipart::{Multipart, MultipartError};
 use actix_web::error::PayloadError;
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use futures_util::{StreamExt, TryStreamExt};
 
+use super::csrf::FormGuard;
+use super::form::{self, Answers};
 use super::middleware::prefers_html;
 use super::pages;
 use super::problem::ApiError;
@@ -76,24 +78,46 @@ pub async fn submit(
     req: HttpRequest,
     payload: web::Payload,
     services: web::Data<Services>,
+    guard: web::Data<FormGuard>,
 ) -> Result<HttpResponse, ApiError> {
+    // A browser must have been sent by our form (CSRF); every client is rate-limited.
+    let browser = match guard.check(&req) {
+        Ok(browser) => browser,
+        Err(refusal) => return Ok(refusal.response()),
+    };
+    guard.limit(&req)?;
     let mut submission =
         Submission::begin(services.clone().into_inner(), super::client_address(&req));
-    let outcome =
-        match receive_upload(&req, payload, &services, &mut submission, request_fields).await {
-            Ok(fields) => submission.commit(&fields).await,
-            Err(e) => Err(e),
-        };
+    let mut answers = Answers::default();
+    let outcome = match receive_upload_into(
+        &req,
+        payload,
+        &services,
+        &mut submission,
+        request_fields,
+        &mut answers,
+        browser,
+    )
+    .await
+    {
+        Ok(()) => submission.commit(&answers.fields).await,
+        Err(e) => Err(e),
+    };
     let receipt = match outcome {
         Ok(receipt) => receipt,
         Err(e) => {
             submission.abort().await;
+            let answered = !answers.fields.is_empty() || !answers.files.is_empty();
+            if browser && answered && prefers_html(req.headers()) {
+                return Ok(refused_form(&req, &services, &guard, e, &answers).await);
+            }
             return Err(e.into());
         }
     };
     tracing::info!(case_id = %receipt.case_id, documents = receipt.documents.len(), "request stored");
     if prefers_html(req.headers()) {
-        return Ok(pages::receipt_page(&receipt));
+        let contact = answers.fields.get("contact_preference").map(String::as_str);
+        return Ok(pages::receipt_page(&receipt, &services.settings, contact));
     }
     Ok(HttpResponse::Created()
         .insert_header((
@@ -101,6 +125,27 @@ pub async fn submit(
             format!("/api/v1/cases/{}", receipt.case_id),
         ))
         .json(receipt))
+}
+
+/// A refusal of a form posted without script: the form again, answers kept, the refusal beside
+/// the field or file it concerns (same status and headers as the problem).
+async fn refused_form(
+    req: &HttpRequest,
+    services: &Services,
+    guard: &FormGuard,
+    error: ServiceError,
+    answers: &Answers,
+) -> HttpResponse {
+    let error = ApiError(error);
+    services.metrics.rejection(error.code());
+    let response = error.error_response();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = actix_web::body::to_bytes(response.into_body())
+        .await
+        .unwrap_or_default();
+    let problem: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    form::refused_page(req, services, guard, status, &headers, &problem, answers)
 }
 
 /// Reads a multipart upload within the body cap and the upload budget, feeding its files to
@@ -112,6 +157,32 @@ pub async fn receive_upload(
     submission: &mut Submission,
     upload_fields: UploadFields,
 ) -> Result<HashMap<String, String>, ServiceError> {
+    let mut answers = Answers::default();
+    receive_upload_into(
+        req,
+        payload,
+        services,
+        submission,
+        upload_fields,
+        &mut answers,
+        false,
+    )
+    .await?;
+    Ok(answers.fields)
+}
+
+/// `receive_upload`, keeping what was received in `answers` even when it fails. With `drain`
+/// (a browser), a refused body is read to its end (within the cap, discarding files): a browser
+/// shows the answer only once it has sent everything, and the rest of the answers come back.
+async fn receive_upload_into(
+    req: &HttpRequest,
+    payload: web::Payload,
+    services: &Services,
+    submission: &mut Submission,
+    upload_fields: UploadFields,
+    answers: &mut Answers,
+    drain: bool,
+) -> Result<(), ServiceError> {
     let is_multipart = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -157,29 +228,35 @@ pub async fn receive_upload(
             Ok(chunk)
         })
     };
-    let multipart = Multipart::new(req.headers(), counted);
-    receive(
-        multipart,
+    let mut multipart = Multipart::new(req.headers(), counted);
+    let received = receive(
+        &mut multipart,
         submission,
         upload_fields,
         services,
         &over_cap,
         cap,
+        answers,
     )
-    .await
+    .await;
+    if received.is_err() && drain {
+        drain_answers(&mut multipart, upload_fields, answers).await;
+    }
+    received
 }
 
-/// Reads every part: files are checked, sealed and stored as they arrive; text fields are returned.
+/// Reads every part: files are checked, sealed and stored as they arrive; text fields (and the
+/// names of the files) go to `answers`.
 async fn receive(
-    mut multipart: Multipart,
+    multipart: &mut Multipart,
     submission: &mut Submission,
     upload_fields: UploadFields,
     services: &Services,
     over_cap: &AtomicBool,
     cap: u64,
-) -> Result<HashMap<String, String>, ServiceError> {
+    answers: &mut Answers,
+) -> Result<(), ServiceError> {
     let max_file = services.settings.intake.max_file_bytes;
-    let mut fields: HashMap<String, String> = HashMap::new();
     while let Some(mut part) = multipart
         .try_next()
         .await
@@ -209,6 +286,7 @@ async fn receive(
                     }
                     continue;
                 }
+                answers.files.push((name.clone(), filename.clone()));
                 submission.claim_slot(field)?;
                 while let Some(chunk) = part
                     .try_next()
@@ -255,9 +333,37 @@ async fn receive(
                 if name == "service" {
                     submission.set_service_hint(&value);
                 }
-                fields.entry(name).or_insert(value);
+                answers.fields.entry(name).or_insert(value);
             }
         }
     }
-    Ok(fields)
+    Ok(())
+}
+
+/// The rest of a refused body: text answers kept, files skipped (their names noted).
+async fn drain_answers(
+    multipart: &mut Multipart,
+    upload_fields: UploadFields,
+    answers: &mut Answers,
+) {
+    while let Ok(Some(mut part)) = multipart.try_next().await {
+        let name = part.name().unwrap_or_default().to_owned();
+        let filename = part
+            .content_disposition()
+            .and_then(|cd| cd.get_filename())
+            .map(str::to_owned);
+        let keep_text = upload_fields(&name).is_none() && filename.is_none();
+        if let Some(filename) = filename.filter(|f| !f.is_empty()) {
+            answers.files.push((name.clone(), filename));
+        }
+        let mut value = Vec::new();
+        while let Ok(Some(chunk)) = part.try_next().await {
+            if keep_text && value.len() + chunk.len() <= MAX_TEXT_FIELD_BYTES {
+                value.extend_from_slice(&chunk);
+            }
+        }
+        if keep_text && let Ok(value) = String::from_utf8(value) {
+            answers.fields.entry(name).or_insert(value);
+        }
+    }
 }

@@ -5,6 +5,7 @@ mod helpers;
 
 mod download;
 mod leakage;
+mod links;
 mod operations;
 mod rejections;
 mod repository;

@@ -191,3 +191,88 @@ async fn keys_rewrap_moves_every_case_key_to_the_active_kek_and_cases_still_open
     assert_eq!(keys[0].1, "k2027");
     assert_eq!(keys[0].0.to_string(), receipt["case_id"].as_str().unwrap());
 }
+
+async fn concurrent_uses_never_exceed_max_uses(repo: Arc<SqlRepository>) {
+    use consilium::db::{CaseRecord, LinkRecord, LinkRepository};
+    use consilium::domain::{
+        CaseStatus, ContactPreference, LinkId, LinkRole, LinkScope, Reference, ServiceTier, Sponsor,
+    };
+    let now = chrono::Utc::now();
+    let case = CaseRecord {
+        id: CaseId::new(),
+        reference: Reference::generate(),
+        status: CaseStatus::Received,
+        service: ServiceTier::RecordsReview,
+        contact_preference: ContactPreference::Email,
+        sponsor: Sponsor::SelfFunded,
+        received_at: now,
+        contact_by: now,
+        kek_id: "dev".into(),
+        wrapped_key: vec![1; 60],
+        full_name_enc: vec![1],
+        email_enc: vec![1],
+        phone_enc: None,
+        condition_enc: vec![1],
+        sponsor_reference_enc: None,
+    };
+    repo.create_case(&case, &[], &[]).await.unwrap();
+    let link = LinkRecord {
+        id: LinkId::new(),
+        case_id: case.id,
+        recipient_enc: vec![1],
+        role: LinkRole::Consultant,
+        scopes: vec![LinkScope::View],
+        created_by: "admin".into(),
+        created_at: now,
+        expires_at: now + chrono::Duration::hours(1),
+        max_uses: Some(3),
+        uses: 0,
+        passcode_hash: None,
+        failed_attempts: 0,
+        locked_at: None,
+        revoked_at: None,
+    };
+    let event = AuditEvent::new(
+        AuditActor::Admin("a".into()),
+        AuditAction::LinkCreated,
+        AuditOutcome::Success,
+    );
+    repo.create_link(&link, &event).await.unwrap();
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let repo = Arc::clone(&repo);
+            tokio::spawn(async move {
+                repo.consume_link_use(link.id, chrono::Utc::now())
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut granted = 0;
+    for task in tasks {
+        if task.await.unwrap() {
+            granted += 1;
+        }
+    }
+    assert_eq!(granted, 3);
+    assert_eq!(repo.get_link(link.id).await.unwrap().unwrap().uses, 3);
+    // Five wrong passcodes lock it; the fourth does not.
+    for attempt in 1..=5 {
+        let locked = repo
+            .record_wrong_passcode(link.id, 5, chrono::Utc::now())
+            .await
+            .unwrap();
+        assert_eq!(locked, attempt == 5, "attempt {attempt}");
+    }
+}
+
+#[tokio::test]
+async fn concurrent_link_uses_are_atomic_on_sqlite() {
+    let (repo, _dir) = sqlite().await;
+    concurrent_uses_never_exceed_max_uses(Arc::new(repo)).await;
+}
+
+#[tokio::test]
+async fn concurrent_link_uses_are_atomic_on_postgres() {
+    concurrent_uses_never_exceed_max_uses(Arc::new(postgres().await)).await;
+}

@@ -1,0 +1,125 @@
+//! The pages a link recipient sees: the landing page (consumes nothing) and the case page.
+
+use std::fmt::Write;
+
+use actix_web::HttpResponse;
+
+use super::pages::{escape, layout};
+use crate::domain::LinkScope;
+use crate::services::cases::DocumentView;
+use crate::services::links::LiveLink;
+
+fn page(title: &str, body: &str) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(layout(title, body))
+}
+
+fn london(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.with_timezone(&chrono_tz::Europe::London)
+        .format("%A %-d %B %Y, %H:%M")
+        .to_string()
+}
+
+fn human_size(bytes: u64) -> String {
+    #[allow(clippy::cast_precision_loss)]
+    let b = bytes as f64;
+    if bytes >= 1024 * 1024 {
+        format!("{:.1} MB", b / (1024.0 * 1024.0))
+    } else if bytes >= 1024 {
+        format!("{:.0} KB", b / 1024.0)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
+/// The landing page: who it is for, which case, until when; a button (and passcode box) to open.
+pub fn landing(live: &LiveLink, error: Option<&str>) -> HttpResponse {
+    let passcode = if live.link.passcode_hash.is_some() {
+        "<p><label for=\"passcode\">Passcode (given to you by telephone)</label><br>\
+         <input id=\"passcode\" name=\"passcode\" inputmode=\"numeric\" autocomplete=\"one-time-code\" required></p>"
+    } else {
+        ""
+    };
+    let error = error.map_or_else(String::new, |e| {
+        format!("<p role=\"alert\" class=\"error\">{}</p>", escape(e))
+    });
+    let body = format!(
+        "<h1>Documents for case {reference}</h1>\n\
+         <p>Consilium has shared the documents of a second-opinion case with <strong>{recipient}</strong> ({role}).</p>\n\
+         <p>This link can be used until {until} (UK time).</p>\n{error}\n\
+         <form method=\"post\" action=\"/l/{token}/open\">\n{passcode}\n<p><button type=\"submit\">Open the case</button></p>\n</form>",
+        reference = escape(live.case.reference.as_str()),
+        recipient = escape(&live.recipient),
+        role = live.link.role.as_str(),
+        until = london(live.link.expires_at),
+        token = escape(&live.token),
+    );
+    page("Shared case", &body)
+}
+
+/// The case page: the clinical question (for clinicians), the documents, and the return channels.
+pub fn case(
+    live: &LiveLink,
+    details: Option<&(String, String)>,
+    documents: &[DocumentView],
+) -> HttpResponse {
+    let mut body = format!("<h1>Case {}</h1>\n", escape(live.case.reference.as_str()));
+    if let Some((name, condition)) = details {
+        let _ = writeln!(
+            body,
+            "<section><h2>Patient</h2><p>{}</p><h2>Clinical question</h2><p>{}</p></section>",
+            escape(name),
+            escape(condition).replace('\n', "<br>")
+        );
+    }
+    if live.allows(LinkScope::View) {
+        body.push_str("<section><h2>Documents</h2>\n<table><thead><tr><th>Name</th><th>Kind</th><th>Size</th><th>Received</th><th></th></tr></thead><tbody>\n");
+        for d in documents {
+            let action = if live.allows(LinkScope::Download) {
+                format!(
+                    "<a href=\"/l/{}/documents/{}\" download>Download</a>",
+                    escape(&live.token),
+                    d.id
+                )
+            } else {
+                String::new()
+            };
+            let _ = writeln!(
+                body,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{action}</td></tr>",
+                escape(&d.filename),
+                d.category.as_str(),
+                human_size(d.size),
+                london(d.received_at),
+            );
+        }
+        body.push_str("</tbody></table></section>\n");
+    }
+    for (scope, action, field, title) in [
+        (LinkScope::Upload, "documents", "report", "Add documents"),
+        (
+            LinkScope::Opinion,
+            "opinion",
+            "opinion",
+            "Upload your written opinion",
+        ),
+    ] {
+        if live.allows(scope) {
+            let _ = write!(
+                body,
+                "<section><h2>{title}</h2><form method=\"post\" action=\"/l/{}/{action}\" enctype=\"multipart/form-data\">\
+                 <p><label for=\"{field}\">File (PDF, Word, OpenDocument or text; under 8 MB)</label><br>\
+                 <input id=\"{field}\" name=\"{field}\" type=\"file\" required></p>\
+                 <p><button type=\"submit\">Send</button></p></form></section>",
+                escape(&live.token)
+            );
+        }
+    }
+    let _ = write!(
+        body,
+        "<p>This link can be used until {} (UK time).</p>",
+        london(live.link.expires_at)
+    );
+    page(&format!("Case {}", live.case.reference.as_str()), &body)
+}

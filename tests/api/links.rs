@@ -1,0 +1,631 @@
+//! Consultant links with real tokens: issuing, landing without consuming, opening with and without a
+//! passcode, sessions, scopes, revocation, expiry, uses, downloads, return channels and the audit trail.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use crate::fixtures;
+use crate::helpers::{TestApp, assert_problem, file, patient_form};
+
+/// A case with a PDF; returns (case id, document id).
+async fn case_with_pdf(app: &TestApp, pdf: Vec<u8>) -> (String, String) {
+    let response = app
+        .post_request(patient_form().part("report", file("letter.pdf", pdf)))
+        .await;
+    assert_eq!(response.status(), 201);
+    let receipt: Value = response.json().await.unwrap();
+    (
+        receipt["case_id"].as_str().unwrap().to_owned(),
+        receipt["documents"][0]["id"].as_str().unwrap().to_owned(),
+    )
+}
+
+async fn issue(app: &TestApp, case: &str, body: Value) -> reqwest::Response {
+    app.client
+        .post(format!("{}/api/v1/cases/{case}/links", app.address))
+        .bearer_auth(&app.admin_token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Issues a link and returns (link id, path `/l/{token}`, passcode).
+async fn link(
+    app: &TestApp,
+    case: &str,
+    scopes: &[&str],
+    max_uses: Option<u32>,
+    passcode: bool,
+) -> (String, String, Option<String>) {
+    let response = issue(
+        app,
+        case,
+        json!({"recipient": "Dr A Khan", "role": "consultant", "scopes": scopes,
+               "expires_in_seconds": 3600, "max_uses": max_uses, "passcode": passcode}),
+    )
+    .await;
+    assert_eq!(response.status(), 201);
+    let body: Value = response.json().await.unwrap();
+    let url = body["url"].as_str().unwrap();
+    let path = url
+        .strip_prefix("http://127.0.0.1:8080")
+        .expect("issued on the public URL")
+        .to_owned();
+    (
+        body["id"].as_str().unwrap().to_owned(),
+        path,
+        body["passcode"].as_str().map(str::to_owned),
+    )
+}
+
+async fn open(app: &TestApp, path: &str, passcode: Option<&str>) -> reqwest::Response {
+    let form: Vec<(&str, &str)> = passcode.map(|p| vec![("passcode", p)]).unwrap_or_default();
+    app.client
+        .post(format!("{}{path}/open", app.address))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Opens the link and returns the session cookie (`name=value`).
+async fn session(app: &TestApp, path: &str, passcode: Option<&str>) -> String {
+    let response = open(app, path, passcode).await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(
+        response.headers()["location"],
+        format!("{path}/case").as_str()
+    );
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    for attribute in ["HttpOnly", "SameSite=Strict", &format!("Path={path}")] {
+        assert!(cookie.contains(attribute), "{cookie}");
+    }
+    cookie.split(';').next().unwrap().to_owned()
+}
+
+async fn get_with(app: &TestApp, path: &str, cookie: &str) -> reqwest::Response {
+    app.client
+        .get(format!("{}{path}", app.address))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn links_of(app: &TestApp, case: &str) -> Value {
+    app.client
+        .get(format!("{}/api/v1/cases/{case}/links", app.address))
+        .bearer_auth(&app.admin_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_valid_link_lands_opens_and_shows_the_case() {
+    let app = TestApp::spawn().await;
+    let (case, doc) = case_with_pdf(&app, fixtures::pdf()).await;
+    let (_, path, _) = link(&app, &case, &["view", "download"], None, false).await;
+
+    let landing = app
+        .client
+        .get(format!("{}{path}", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(landing.status(), 200);
+    let page = landing.text().await.unwrap();
+    assert!(
+        page.contains("Dr A Khan") && page.contains("Open the case"),
+        "{page}"
+    );
+
+    let cookie = session(&app, &path, None).await;
+    let summary: Value = get_with(&app, &format!("{path}/case"), &cookie)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(summary["documents"][0]["id"], doc.as_str());
+    assert_eq!(summary["patient"]["full_name"], "Amelia Zanzibar-Quint");
+    let html = app
+        .client
+        .get(format!("{}{path}/case", app.address))
+        .header("cookie", &cookie)
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("letter.pdf") && html.contains("Download"),
+        "{html}"
+    );
+}
+
+#[tokio::test]
+async fn forged_or_edited_tokens_are_not_found() {
+    let app = TestApp::spawn().await;
+    let (case, _) = case_with_pdf(&app, fixtures::pdf()).await;
+    let (_, path, _) = link(&app, &case, &["view"], None, false).await;
+    let token = path.trim_start_matches("/l/");
+    let (payload, mac) = token.split_once('.').unwrap();
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut raw = URL_SAFE_NO_PAD.decode(payload).unwrap();
+    raw[23] = raw[23].wrapping_add(100); // a later expiry, same MAC
+    let edited = format!("/l/{}.{mac}", URL_SAFE_NO_PAD.encode(&raw));
+    let forged = format!("/l/{payload}.{}", URL_SAFE_NO_PAD.encode([7u8; 32]));
+    for bad in [edited, forged, "/l/not-a-token".to_owned()] {
+        assert_problem(app.get(&bad).await, 404, "not-found").await;
+        assert_problem(open(&app, &bad, None).await, 404, "not-found").await;
+    }
+}
+
+#[tokio::test]
+async fn scanner_gets_consume_nothing() {
+    let app = TestApp::spawn().await;
+    let (case, _) = case_with_pdf(&app, fixtures::pdf()).await;
+    let (_, path, _) = link(&app, &case, &["view"], Some(1), false).await;
+    for _ in 0..10 {
+        assert_eq!(app.get(&path).await.status(), 200);
+    }
+    assert_eq!(links_of(&app, &case).await["links"][0]["uses"], 0);
+    session(&app, &path, None).await;
+    assert_eq!(links_of(&app, &case).await["links"][0]["uses"], 1);
+}
+
+#[tokio::test]
+async fn a_used_up_link_says_so_and_an_open_session_keeps_working() {
+    let app = TestApp::spawn().await;
+    let (case, _) = case_with_pdf(&app, fixtures::pdf()).await;
+    let (_, path, _) = link(&app, &case, &["view"], Some(1), false).await;
+    let cookie = session(&app, &path, None).await;
+    assert_problem(open(&app, &path, None).await, 410, "link-used-up").await;
+    assert_problem(app.get(&path).await, 410, "link-used-up").await;
+    assert_eq!(
+        get_with(&app, &format!("{path}/case"), &cookie)
+            .await
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn twenty_concurrent_opens_of_a_three_use_link_grant_exactly_three() {
+    let app = Arc::new(TestApp::spawn().await);
+    let (case, _) = case_with_pdf(&app, fixtures::pdf()).await;
+    let (_, path, _) = link(&app, &case, &["view"], Some(3), false).await;
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let app = Arc::clone(&app);
+            let path = path.clone();
+            tokio::spawn(async move { open(&app, &path, None).await.status().as_u16() })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.unwrap());
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 303).count(),
+        3,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 410).count(),
+        17,
+        "{statuses:?}"
+    );
+    assert_eq!(links_of(&app, &case).await["links"][0]["uses"], 3);
+}
+
+#[tokio::test]
+async fn revoking_a_link_refuses_it_at_once_even_with_a_session_open() {
+    let app = TestApp::spawn().await;
+    let (case, _) = case_with_pdf(&app, fixtures::pdf()).await;
+    let (id, path, _) = link(&app, &case, &["view"], None, false).await;
+    let cookie = session(&app, &path, None).await;
+    assert_eq!(
+        get_with(&app, &format!("{path}/case"), &cookie)
+            .await
+            .status(),
+        200
+    );
+    let revoked = app
+        .client
+        .delete(format!("{}/api/v1/links/{id}", app.address))
+        .bearer_auth(&app.admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 204);
+    assert_problem(
+        get_with(&app, &format!("{path}/case"), &cookie).await,
+        410,
+        "link-revoked",
+    )
+    .await;
+    assert_problem(app.get(&path).await, 410, "link-revoked").await;
+    let page = app
+        .client
+        .get(format!("{}{path}", app.address))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 410);
+    let text = page.text().await.unwrap();
+    assert!(
+        text.contains("withdrawn") && !text.contains("letter.pdf"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn an_expired_link_is_refused_as_expired() {
+    let app = TestApp::spawn().await;
+    let (case, _) = case_with_pdf(&app, fixtures::pdf()).await;
+    let (id, path, _) = link(&app, &case, &["view"], None, false).await;
+    let pool = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}/consilium.db",
+        app.data_dir.path().display()
+    ))
+    .await
+    .unwrap();
+    sqlx::query("UPDATE links SET expires_at = '2020-01-01T00:00:00.000000Z' WHERE id = $1")
+        .bind(&id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_problem(app.get(&path).await, 410, "link-expired").await;
+    assert_problem(open(&app, &path, None).await, 410, "link-expired").await;
+}
+
+#[tokio::test]
+async fn lifetimes_over_the_maximum_and_empty_scopes_are_invalid() {
+    let app = TestApp::spawn().await;
+    let (case, _) = case_with_pdf(&app, fixtures::pdf()).await;
+    for (body, field) in [
+        (
+            json!({"recipient": "Dr A", "role": "consultant", "scopes": ["view"], "expires_in_seconds": 2_592_001}),
+            "expires_in_seconds",
+        ),
+        (
+            json!({"recipient": "Dr A", "role": "consultant", "scopes": [], "expires_in_seconds": 600}),
+            "scopes",
+        ),
+        (
+            json!({"recipient": "", "role": "consultant", "scopes": ["view"], "expires_in_seconds": 600}),
+            "recipient",
+        ),
+    ] {
+        let problem = assert_problem(issue(&app, &case, body).await, 422, "invalid-field").await;
+        assert_eq!(problem["field"], field);
+    }
+    let no_token = app
+        .client
+        .post(format!("{}/api/v1/cases/{case}/links", app.address))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(no_token, 401, "unauthorized").await;
+}
+
+#[tokio::test]
+async fn passcodes_open_wrong_ones_are_counted_and_five_lock_the_link() {
+    let app = TestApp::spawn().await;
+    let (case, _) = case_with_pdf(&app, fixtures::pdf()).await;
+    let (_, path, passcode) = link(&app, &case, &["view"], None, true).await;
+    let passcode = passcode.expect("a generated passcode is shown once");
+    assert_eq!(passcode.len(), 8);
+    assert!(
+        links_of(&app, &case)
+            .await
+            .to_string()
+            .contains("\"passcode\":true")
+    );
+    assert!(!links_of(&app, &case).await.to_string().contains(&passcode));
+
+    // Right passcode opens.
+    session(&app, &path, Some(&passcode)).await;
+    // Wrong ones: four are refused, the fifth locks.
+    for _ in 0..4 {
+        let problem = assert_problem(
+            open(&app, &path, Some("00000000")).await,
+            422,
+            "invalid-field",
+        )
+        .await;
+        assert_eq!(problem["field"], "passcode");
+    }
+    let locked = assert_problem(
+        open(&app, &path, Some("11111111")).await,
+        410,
+        "link-revoked",
+    )
+    .await;
+    assert!(
+        locked["detail"].as_str().unwrap().contains("locked"),
+        "{locked}"
+    );
+    // Even the right passcode is refused now, and the administrator sees the lock.
+    assert_problem(
+        open(&app, &path, Some(&passcode)).await,
+        410,
+        "link-revoked",
+    )
+    .await;
+    let view = links_of(&app, &case).await;
+    assert_eq!(view["links"][0]["failed_passcode_attempts"], 5);
+    assert!(view["links"][0]["locked_at"].is_string());
+}
+
+#[tokio::test]
+async fn scopes_are_enforced_and_other_cases_documents_are_not_found() {
+    let app = TestApp::spawn().await;
+    let (case, doc) = case_with_pdf(&app, fixtures::pdf()).await;
+    let (_, other_doc) = case_with_pdf(&app, fixtures::pdf()).await;
+    let (_, view_only, _) = link(&app, &case, &["view"], None, false).await;
+    let cookie = session(&app, &view_only, None).await;
+    assert_problem(
+        get_with(&app, &format!("{view_only}/documents/{doc}"), &cookie).await,
+        403,
+        "forbidden",
+    )
+    .await;
+
+    let (_, downloader, _) = link(&app, &case, &["view", "download"], None, false).await;
+    let cookie = session(&app, &downloader, None).await;
+    assert_problem(
+        get_with(
+            &app,
+            &format!("{downloader}/documents/{other_doc}"),
+            &cookie,
+        )
+        .await,
+        404,
+        "not-found",
+    )
+    .await;
+    // Without a session, nothing.
+    assert_problem(
+        app.get(&format!("{downloader}/documents/{doc}")).await,
+        401,
+        "unauthorized",
+    )
+    .await;
+    // A session of one link does not open another.
+    assert_problem(
+        get_with(&app, &format!("{view_only}/case"), &cookie).await,
+        401,
+        "unauthorized",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_8_mib_download_through_a_link_is_byte_identical() {
+    let app = TestApp::spawn().await;
+    let original = fixtures::pdf_of_size(8 * 1024 * 1024);
+    let (case, doc) = case_with_pdf(&app, original.clone()).await;
+    let (_, path, _) = link(&app, &case, &["view", "download"], None, false).await;
+    let cookie = session(&app, &path, None).await;
+    let response = get_with(&app, &format!("{path}/documents/{doc}"), &cookie).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-disposition"],
+        "attachment; filename=\"letter.pdf\"; filename*=UTF-8''letter.pdf"
+    );
+    let body = response.bytes().await.unwrap();
+    assert!(body.as_ref() == original.as_slice());
+}
+
+#[tokio::test]
+async fn an_html_upload_through_a_link_is_served_only_as_an_attachment() {
+    let app = TestApp::spawn().await;
+    let (case, _) = case_with_pdf(&app, fixtures::pdf()).await;
+    let (_, path, _) = link(&app, &case, &["view", "download", "upload"], None, false).await;
+    let cookie = session(&app, &path, None).await;
+    let html = b"<!DOCTYPE html><html><body><script>alert(document.cookie)</script></body></html>"
+        .to_vec();
+    let form = reqwest::multipart::Form::new().part("report", file("clinic.html", html.clone()));
+    let uploaded = app
+        .client
+        .post(format!("{}{path}/documents", app.address))
+        .header("cookie", &cookie)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(uploaded.status(), 201);
+    let stored: Value = uploaded.json().await.unwrap();
+    let id = stored["documents"][0]["id"].as_str().unwrap();
+    let response = get_with(&app, &format!("{path}/documents/{id}"), &cookie).await;
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/octet-stream"
+    );
+    assert!(
+        response.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment;")
+    );
+    assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+    assert!(response.bytes().await.unwrap().as_ref() == html.as_slice());
+}
+
+#[tokio::test]
+async fn uploads_through_a_link_follow_the_intake_rules() {
+    let app = TestApp::spawn().await;
+    let (case, _) = case_with_pdf(&app, fixtures::pdf()).await;
+    let (_, path, _) = link(&app, &case, &["upload"], None, false).await;
+    let cookie = session(&app, &path, None).await;
+    let form = reqwest::multipart::Form::new().part("report", file("fake.pdf", fixtures::exe()));
+    let refused = app
+        .client
+        .post(format!("{}{path}/documents", app.address))
+        .header("cookie", &cookie)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(refused, 415, "content-mismatch").await;
+    assert_eq!(app.row_counts().await, (1, 1), "nothing added");
+    assert_eq!(app.stored_keys().await.len(), 1, "no blob left behind");
+}
+
+#[tokio::test]
+async fn the_audit_trail_lists_every_link_event_in_order_and_verify_names_a_tampered_row() {
+    let app = TestApp::spawn().await;
+    let (case, doc) = case_with_pdf(&app, fixtures::pdf()).await;
+    let (id, path, passcode) =
+        link(&app, &case, &["view", "download", "opinion"], Some(2), true).await;
+    let passcode = passcode.unwrap();
+    assert_eq!(open(&app, &path, Some("99999999")).await.status(), 422);
+    let cookie = session(&app, &path, Some(&passcode)).await;
+    assert_eq!(
+        get_with(&app, &format!("{path}/documents/{doc}"), &cookie)
+            .await
+            .status(),
+        200
+    );
+    let opinion =
+        reqwest::multipart::Form::new().part("opinion", file("opinion.pdf", fixtures::pdf()));
+    let sent = app
+        .client
+        .post(format!("{}{path}/opinion", app.address))
+        .header("cookie", &cookie)
+        .multipart(opinion)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), 201);
+    let revoked = app
+        .client
+        .delete(format!("{}/api/v1/links/{id}", app.address))
+        .bearer_auth(&app.admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 204);
+    assert_eq!(
+        get_with(&app, &format!("{path}/case"), &cookie)
+            .await
+            .status(),
+        410
+    );
+
+    let trail: Value = app
+        .client
+        .get(format!("{}/api/v1/cases/{case}/audit", app.address))
+        .bearer_auth(&app.admin_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let events: Vec<(String, String)> = trail["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap().to_owned(),
+                e["outcome"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("request.submitted", "success"),
+        ("document.stored", "success"),
+        ("link.created", "success"),
+        ("link.denied", "wrong-passcode"),
+        ("link.opened", "success"),
+        ("document.downloaded", "success"),
+        ("opinion.uploaded", "success"),
+        ("link.revoked", "success"),
+        ("link.denied", "revoked"),
+    ];
+    let expected: Vec<(String, String)> = expected
+        .iter()
+        .map(|(a, o)| ((*a).to_owned(), (*o).to_owned()))
+        .collect();
+    assert_eq!(events, expected);
+    assert_eq!(trail["chain_valid"], true);
+    assert!(
+        trail["events"].as_array().unwrap()[3..]
+            .iter()
+            .all(|e| e["link_id"] == id.as_str())
+    );
+
+    // Tamper with one row: the CLI names it.
+    let pool = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}/consilium.db",
+        app.data_dir.path().display()
+    ))
+    .await
+    .unwrap();
+    let seq: i64 = sqlx::query_scalar("SELECT seq FROM audit_events WHERE action = 'link.opened'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE audit_events SET client = '10.9.9.9' WHERE seq = $1")
+        .bind(seq)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_consilium"))
+        .args(["audit", "verify"])
+        .env("CONSILIUM__DATA_DIR", app.data_dir.path())
+        .env("CONSILIUM__LOG__FILTER", "warn")
+        .current_dir(app.data_dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("seq={seq}")));
+}
+
+#[tokio::test]
+async fn link_routes_are_rate_limited_per_link_and_tokens_stay_out_of_metrics() {
+    let app = TestApp::spawn_with(
+        crate::helpers::Backend::FsSqlite,
+        &[
+            ("CONSILIUM__LINKS__PER_LINK_BURST", "3"),
+            ("CONSILIUM__LINKS__PER_LINK_PER_MINUTE", "1"),
+        ],
+    )
+    .await;
+    let (case, _) = case_with_pdf(&app, fixtures::pdf()).await;
+    let (_, path, _) = link(&app, &case, &["view"], None, false).await;
+    for _ in 0..3 {
+        assert_eq!(app.get(&path).await.status(), 200);
+    }
+    let limited = app.get(&path).await;
+    assert!(limited.headers().contains_key("retry-after"));
+    assert_problem(limited, 429, "rate-limited").await;
+    // Another link is not held back by this one.
+    let (_, other, _) = link(&app, &case, &["view"], None, false).await;
+    assert_eq!(app.get(&other).await.status(), 200);
+
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    let token = path.trim_start_matches("/l/");
+    assert!(
+        !metrics.contains(token.split('.').next().unwrap()),
+        "a token in the metrics"
+    );
+    assert!(metrics.contains("route=\"/l/{token}\""), "{metrics}");
+}
