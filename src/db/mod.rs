@@ -63,7 +63,7 @@ macro_rules! insert_document {
     ($tx:expr, $doc:expr) => {{
         let doc: &DocumentRecord = $doc;
         sqlx::query(&format!(
-            "INSERT INTO documents ({DOCUMENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            "INSERT INTO documents ({DOCUMENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
         ))
         .bind(doc.id.to_string())
         .bind(doc.case_id.to_string())
@@ -74,6 +74,8 @@ macro_rules! insert_document {
         .bind(&doc.filename_enc)
         .bind(&doc.object_key)
         .bind(timestamp_text(doc.created_at))
+        .bind(doc.parent_id.map(|p| p.to_string()))
+        .bind(&doc.dicom_index_enc)
         .execute(&mut *$tx)
         .await?;
     }};

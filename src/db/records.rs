@@ -50,6 +50,10 @@ pub struct DocumentRecord {
     pub filename_enc: Vec<u8>,
     pub object_key: String,
     pub created_at: DateTime<Utc>,
+    /// The archive this document was unpacked from.
+    pub parent_id: Option<DocumentId>,
+    /// For DICOM: its index as JSON, sealed under the case key.
+    pub dicom_index_enc: Option<Vec<u8>>,
 }
 
 /// A link row. `recipient_enc` is sealed under the case key; the passcode is an Argon2id hash.

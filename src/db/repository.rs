@@ -144,6 +144,8 @@ where
     String: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     Vec<u8>: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Option<String>: for<'r> sqlx::Decode<'r, R::Database>,
+    Option<Vec<u8>>: for<'r> sqlx::Decode<'r, R::Database>,
 {
     let text = |col: &str| -> Result<String, DbError> { Ok(row.try_get::<String, _>(col)?) };
     Ok(DocumentRecord {
@@ -156,6 +158,11 @@ where
         filename_enc: row.try_get::<Vec<u8>, _>("filename")?,
         object_key: text("object_key")?,
         created_at: parse_time(&text("created_at")?)?,
+        parent_id: row
+            .try_get::<Option<String>, _>("parent_id")?
+            .map(|p| parse_with(&p, "parent id", |s| s.parse().ok()))
+            .transpose()?,
+        dicom_index_enc: row.try_get("dicom_index")?,
     })
 }
 
@@ -183,8 +190,7 @@ where
 
 const CASE_COLUMNS: &str = "id, reference, status, service, contact_preference, sponsor, received_at, contact_by, \
      kek_id, wrapped_key, full_name, email, phone, condition, sponsor_reference";
-const DOCUMENT_COLUMNS: &str =
-    "id, case_id, category, media_type, size, sha256, filename, object_key, created_at";
+const DOCUMENT_COLUMNS: &str = "id, case_id, category, media_type, size, sha256, filename, object_key, created_at, parent_id, dicom_index";
 const AUDIT_COLUMNS: &str =
     "seq, at, actor, action, case_id, document_id, link_id, client, outcome, hash";
 

@@ -43,7 +43,26 @@ pub(crate) fn check_archive(
     policy: &Policy,
 ) -> Result<usize, IntakeError> {
     let mut budget = Budget::default();
-    check_zip(field, bytes, policy, 1, &mut budget)
+    check_zip(field, bytes, policy, 1, &mut budget, None)
+}
+
+/// One file of an archive that passed every rule: its path in the archive and its bytes.
+pub struct ArchiveMember {
+    pub path: String,
+    pub bytes: Vec<u8>,
+}
+
+/// Checks the archive exactly as [`check_archive`] does and returns its file members (not
+/// directories or OS junk), so that each can be stored as a document of its own.
+pub fn unpack_archive(
+    field: Field,
+    bytes: &[u8],
+    policy: &Policy,
+) -> Result<Vec<ArchiveMember>, IntakeError> {
+    let mut budget = Budget::default();
+    let mut members = Vec::new();
+    check_zip(field, bytes, policy, 1, &mut budget, Some(&mut members))?;
+    Ok(members)
 }
 
 struct EntryMeta {
@@ -58,6 +77,7 @@ fn check_zip(
     policy: &Policy,
     depth: u32,
     budget: &mut Budget,
+    mut collect: Option<&mut Vec<ArchiveMember>>,
 ) -> Result<usize, IntakeError> {
     let limits = &policy.archive;
     if bytes.is_empty() {
@@ -124,6 +144,12 @@ fn check_zip(
         }
         members += 1;
         check_member(field, &meta.name, &data, policy, depth, budget)?;
+        if let Some(collected) = collect.as_deref_mut() {
+            collected.push(ArchiveMember {
+                path: meta.name.clone(),
+                bytes: data,
+            });
+        }
     }
     if members == 0 {
         return Err(rejected("archive contains no files"));
@@ -269,7 +295,7 @@ fn check_member(
             if depth >= policy.archive.max_depth {
                 return Err(rejected(format!("nested archive: {shown}")));
             }
-            check_zip(field, data, policy, depth + 1, budget)
+            check_zip(field, data, policy, depth + 1, budget, None)
                 .map(|_| ())
                 .map_err(wrap)
         }

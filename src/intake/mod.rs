@@ -29,7 +29,19 @@ mod image_header;
 mod office;
 mod sniff;
 
+pub use archive::{ArchiveMember, unpack_archive};
 pub use filename::{Filename, FilenameError, MAX_FILENAME_BYTES};
+
+/// The kind of an archive member that passed [`unpack_archive`]: DICOM by its bytes (members often
+/// have no extension), anything else by its extension.
+pub fn member_kind(path: &str, bytes: &[u8]) -> Option<Kind> {
+    if sniff::is_dicom(bytes) {
+        return Some(Kind::Dicom);
+    }
+    let name = path.rsplit(['/', '\\']).next().unwrap_or(path);
+    let ext = name.rsplit_once('.')?.1.to_ascii_lowercase();
+    Kind::from_extension(&ext)
+}
 
 /// The upload form field a file was submitted under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

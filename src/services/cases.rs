@@ -46,6 +46,9 @@ pub struct DocumentView {
     pub size: u64,
     pub sha256: String,
     pub received_at: DateTime<Utc>,
+    /// The archive this document was unpacked from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent_id: Option<DocumentId>,
 }
 
 #[derive(Clone, Debug, Serialize, ToSchema)]
@@ -114,6 +117,7 @@ pub fn document_view(key: &CaseKey, doc: &DocumentRecord) -> Result<DocumentView
         size: doc.size,
         sha256: doc.sha256.clone(),
         received_at: doc.created_at,
+        parent_id: doc.parent_id,
     })
 }
 

@@ -19,7 +19,7 @@ use crate::domain::{
     AuditAction, AuditActor, AuditEvent, AuditOutcome, CaseId, CaseStatus, ContactPreference,
     DocumentCategory, DocumentId, EmailAddress, ObjectKey, Reference, ServiceTier, Sponsor,
 };
-use crate::intake::{self, Field, Filename, IntakeError};
+use crate::intake::{self, Field, Filename, IntakeError, Kind};
 use crate::storage::BlobStore;
 
 /// What the patient is told once the request is stored.
@@ -46,6 +46,8 @@ pub struct StoredDocument {
 struct StoredFile {
     document: StoredDocument,
     object_key: ObjectKey,
+    /// The archive this file was unpacked from.
+    parent: Option<DocumentId>,
     /// Set when the file is acceptable only in the imaging tier (DICOM), with the error to give
     /// if the request turns out not to be for that tier.
     imaging_only: Option<ServiceError>,
@@ -171,56 +173,113 @@ impl Submission {
             field: field.as_str().into(),
             message: format!("file name not accepted: {e}"),
         })?;
-        let services = Arc::clone(&self.services);
         let hint = self.service_hint;
         let allow_dicom_now = hint.is_none_or(ServiceTier::allows_dicom);
-        let strict = services.intake_policy(false);
-        let lenient = services.intake_policy(true);
-        let id = DocumentId::new();
-        let object_key = ObjectKey::document(self.case_id, id);
-        let key = self.case_key.clone();
-        let kek = services.keys.active_id().clone();
-        let display_name = filename.as_str().to_owned();
-        let sealing_key = object_key.clone();
+        let strict = self.services.intake_policy(false);
+        let lenient = self.services.intake_policy(true);
 
-        // Inspection, hashing and sealing are CPU work: off the async threads.
-        let (inspected, imaging_only, sha256, size, sealed) =
+        // Inspection is CPU work: off the async threads. Image archives are unpacked as well, so
+        // that every member becomes a document of its own.
+        let (inspected, imaging_only, members, bytes, filename) =
             tokio::task::spawn_blocking(move || {
-                let (inspected, imaging_only) =
+                let (inspected, imaging_only, policy) =
                     match intake::inspect(field, &filename, &bytes, &strict) {
-                        Ok(inspected) => (inspected, None),
+                        Ok(inspected) => (inspected, None, strict),
                         Err(strict_error) if allow_dicom_now && field == Field::Image => {
                             // Acceptable only as DICOM: keep the strict error for a non-imaging tier.
                             let inspected = intake::inspect(field, &filename, &bytes, &lenient)
                                 .map_err(|e| intake_error(&filename, e))?;
-                            (inspected, Some(intake_error(&filename, strict_error)))
+                            (
+                                inspected,
+                                Some(intake_error(&filename, strict_error)),
+                                lenient,
+                            )
                         }
                         Err(e) => return Err(intake_error(&filename, e)),
                     };
-                let sha256 = hex::encode(digest::digest(&digest::SHA256, &bytes));
-                let sealed = seal_blob(&key, &kek, sealing_key.as_str(), &bytes);
-                Ok((inspected, imaging_only, sha256, bytes.len() as u64, sealed))
+                let members = if field == Field::Image && inspected.kind == Kind::Zip {
+                    intake::unpack_archive(field, &bytes, &policy)
+                        .map_err(|e| intake_error(&filename, e))?
+                } else {
+                    Vec::new()
+                };
+                Ok((inspected, imaging_only, members, bytes, filename))
             })
             .await
             .map_err(|e| ServiceError::Internal(format!("intake task: {e}")))??;
 
         // With the tier known, `inspect` already applied the right rules.
         let imaging_only = if hint.is_some() { None } else { imaging_only };
-        services.blobs.put(&object_key, Bytes::from(sealed)).await?;
-        services.metrics.bytes_ingested(size);
+        let archive = self
+            .store(
+                filename.as_str().to_owned(),
+                category,
+                inspected.media_type,
+                bytes,
+                None,
+                imaging_only,
+            )
+            .await?;
+        for (n, member) in members.into_iter().enumerate() {
+            let base = member.path.rsplit(['/', '\\']).next().unwrap_or_default();
+            let name = Filename::parse(base)
+                .map_or_else(|_| format!("member-{}", n + 1), |f| f.as_str().to_owned());
+            let media_type = intake::member_kind(&member.path, &member.bytes)
+                .map_or("application/octet-stream", Kind::media_type);
+            self.store(
+                name,
+                category,
+                media_type,
+                member.bytes,
+                Some(archive),
+                None,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Hashes, seals and stores one document's bytes.
+    async fn store(
+        &mut self,
+        filename: String,
+        category: DocumentCategory,
+        media_type: &str,
+        bytes: Vec<u8>,
+        parent: Option<DocumentId>,
+        imaging_only: Option<ServiceError>,
+    ) -> Result<DocumentId, ServiceError> {
+        let id = DocumentId::new();
+        let object_key = ObjectKey::document(self.case_id, id);
+        let key = self.case_key.clone();
+        let kek = self.services.keys.active_id().clone();
+        let sealing_key = object_key.clone();
+        let (sha256, size, sealed) = tokio::task::spawn_blocking(move || {
+            let sha256 = hex::encode(digest::digest(&digest::SHA256, &bytes));
+            let sealed = seal_blob(&key, &kek, sealing_key.as_str(), &bytes);
+            (sha256, bytes.len() as u64, sealed)
+        })
+        .await
+        .map_err(|e| ServiceError::Internal(format!("sealing task: {e}")))?;
+        self.services
+            .blobs
+            .put(&object_key, Bytes::from(sealed))
+            .await?;
+        self.services.metrics.bytes_ingested(size);
         self.files.push(StoredFile {
             document: StoredDocument {
                 id,
-                filename: display_name,
+                filename,
                 category,
-                media_type: inspected.media_type.to_owned(),
+                media_type: media_type.to_owned(),
                 size,
                 sha256,
             },
             object_key,
+            parent,
             imaging_only,
         });
-        Ok(())
+        Ok(id)
     }
 
     /// Validates the form fields and commits the case. On error the caller calls `abort`.
@@ -302,7 +361,7 @@ impl Submission {
                         case_id,
                         received_at,
                         contact_by,
-                        documents: self.files.iter().map(|f| f.document.clone()).collect(),
+                        documents: self.top_level_documents(),
                     });
                 }
                 Err(DbError::Duplicate) => {}
@@ -333,7 +392,16 @@ impl Submission {
             .add_documents(&documents, &events)
             .await?;
         self.finished = true;
-        Ok(self.files.iter().map(|f| f.document.clone()).collect())
+        Ok(self.top_level_documents())
+    }
+
+    /// What the uploader is told: the files they sent (archive members are stored, not listed).
+    fn top_level_documents(&self) -> Vec<StoredDocument> {
+        self.files
+            .iter()
+            .filter(|f| f.parent.is_none())
+            .map(|f| f.document.clone())
+            .collect()
     }
 
     fn document_records(&self, created_at: DateTime<Utc>) -> Vec<DocumentRecord> {
@@ -353,6 +421,8 @@ impl Submission {
                 ),
                 object_key: f.object_key.as_str().to_owned(),
                 created_at,
+                parent_id: f.parent,
+                dicom_index_enc: None,
             })
             .collect()
     }

@@ -29,17 +29,16 @@ async fn every_accepted_type_round_trips_across_a_restart(backend: Backend) {
         case_ids.push(receipt["case_id"].as_str().unwrap().to_owned());
     }
     // Images, DICOM (imaging tier) and a guarantee letter.
+    let members: Vec<(&str, Vec<u8>)> = vec![
+        ("IM0001", fixtures::dicom(8, 8)),
+        ("film.png", fixtures::png()),
+        ("x.gif", fixtures::gif()),
+    ];
+    let member_refs: Vec<(&str, &[u8])> = members.iter().map(|(n, b)| (*n, b.as_slice())).collect();
     let images: Vec<(&str, Vec<u8>)> = vec![
         ("photo.jpg", fixtures::jpeg()),
         ("ct.dcm", fixtures::dicom(8, 8)),
-        (
-            "series.zip",
-            fixtures::zip_of(&[
-                ("IM0001", &fixtures::dicom(8, 8)),
-                ("film.png", &fixtures::png()),
-                ("x.gif", &fixtures::gif()),
-            ]),
-        ),
+        ("series.zip", fixtures::zip_of(&member_refs)),
     ];
     let mut form = form_with(&[
         ("service", "records_and_images_review"),
@@ -60,12 +59,18 @@ async fn every_accepted_type_round_trips_across_a_restart(backend: Backend) {
 
     let app = app.restart().await;
 
+    // Archive members are documents of their own, linked to the archive.
+    sent.extend(members.iter().map(|(n, b)| ((*n).to_owned(), b.clone())));
     let mut returned = 0;
+    let mut unpacked = 0;
     for case_id in &case_ids {
         let case: Value = app.get_case(case_id).await.json().await.unwrap();
         assert_eq!(case["patient"]["full_name"], "Amelia Zanzibar-Quint");
         for doc in case["documents"].as_array().unwrap() {
             let name = doc["filename"].as_str().unwrap();
+            if doc["parent_id"].is_string() {
+                unpacked += 1;
+            }
             let (_, original) = sent
                 .iter()
                 .find(|(n, _)| n == name)
@@ -93,6 +98,7 @@ async fn every_accepted_type_round_trips_across_a_restart(backend: Backend) {
         }
     }
     assert_eq!(returned, sent.len());
+    assert_eq!(unpacked, members.len());
 }
 
 #[tokio::test]
