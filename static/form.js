@@ -139,6 +139,7 @@
       meta.textContent = sizeLabel(entry.file.size) + (entry.error ? '' : ', ready to send');
       var remove = document.createElement('button');
       remove.type = 'button';
+      remove.id = 'file-' + entry.id + '-remove';
       remove.className = 'link-button';
       remove.textContent = 'Remove';
       remove.setAttribute('aria-label', 'Remove ' + entry.file.name);
@@ -338,11 +339,9 @@
     UPLOADS.forEach(function (field) {
       var upload = uploads[field];
       if (!upload || !sendsField(field)) return;
-      var bad = upload.entries.filter(function (e) { return e.error; });
-      if (bad.length) {
-        errors.push({ slot: field, message: bad[0].error, anchor: 'file-' + bad[0].id, inList: true });
-        if (bad.length > 1) add(field, 'blocked');
-      }
+      upload.entries.forEach(function (e) {
+        if (e.error) errors.push({ slot: field, message: e.error, anchor: 'file-' + e.id + '-remove', inList: true });
+      });
     });
     if (imagingTier() && uploads.image && !uploads.image.entries.some(function (e) { return !e.error; })) {
       add('image', 'images-required');
@@ -381,7 +380,7 @@
             entry.serverError = text;
             recheck(UPLOADS[i]);
             render(UPLOADS[i]);
-            return { slot: UPLOADS[i], message: text, anchor: 'file-' + entry.id, inList: true };
+            return { slot: UPLOADS[i], message: text, anchor: 'file-' + entry.id + '-remove', inList: true };
           }
         }
       }

@@ -188,7 +188,7 @@ impl FormGuard {
     }
 
     /// Whether the request shows the marks of a browser (which must then prove it came from the form).
-    pub fn from_browser(&self, req: &HttpRequest) -> bool {
+    pub fn is_from_browser(&self, req: &HttpRequest) -> bool {
         let h = req.headers();
         h.contains_key(header::ORIGIN)
             || h.contains_key("sec-fetch-site")
@@ -232,7 +232,7 @@ impl FormGuard {
 
     /// Checks a submission. `Ok(true)`: a browser that passed; `Ok(false)`: not a browser.
     pub fn check(&self, req: &HttpRequest) -> Result<bool, Refusal> {
-        if !self.from_browser(req) {
+        if !self.is_from_browser(req) {
             return Ok(false);
         }
         if !self.same_origin(req) {

@@ -152,10 +152,6 @@ const MESSAGES: &[(&str, &str)] = &[
         "This page has expired or cookies are blocked for this site, so your request could not be sent. Reload the page and send it again.",
     ),
     (
-        "blocked",
-        "Some files cannot be sent (they are marked below). Remove them, or choose other files.",
-    ),
-    (
         "other",
         "Something went wrong on our side and nothing was saved. Please send your request again; if it happens again, contact us and quote the time.",
     ),
@@ -184,7 +180,7 @@ pub fn size_label(bytes: u64) -> String {
     const MB: u64 = 1024 * 1024;
     if bytes >= MB {
         let mb = bytes as f64 / MB as f64;
-        if bytes % MB == 0 {
+        if bytes.is_multiple_of(MB) {
             format!("{} MB", bytes / MB)
         } else {
             format!("{mb:.1} MB")
@@ -312,7 +308,7 @@ struct FormPage<'a> {
     max_file: String,
     max_images: usize,
     max_reports: usize,
-    report_types: String,
+    report_photo_types: &'static str,
     image_types: String,
     report_accept: String,
     image_accept: String,
@@ -390,8 +386,14 @@ fn render_form(
         max_file: size_label(i.max_file_bytes),
         max_images: i.max_images,
         max_reports: i.max_reports,
-        report_types: upper_list(allowed_extensions(Field::Report, false)),
-        image_types: upper_list(allowed_extensions(Field::Image, false)),
+        report_photo_types: "JPG, PNG, GIF, BMP, TIF or EPS",
+        image_types: upper_list(
+            &allowed_extensions(Field::Image, false)
+                .iter()
+                .copied()
+                .filter(|e| *e != "zip" && *e != "jpeg")
+                .collect::<Vec<_>>(),
+        ),
         report_accept: accept_attribute(allowed_extensions(Field::Report, false)),
         image_accept: accept_attribute(allowed_extensions(Field::Image, true)),
         config_json: script_config(settings),

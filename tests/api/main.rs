@@ -4,6 +4,7 @@ mod fixtures;
 mod helpers;
 
 mod download;
+mod form;
 mod leakage;
 mod links;
 mod operations;
