@@ -68,9 +68,11 @@ fn multipart_error(e: &MultipartError, over_cap: &AtomicBool, cap: u64) -> Servi
     responses(
         (status = 201, description = "Stored", body = Receipt),
         (status = 400, description = "malformed-request", body = super::problem::Problem),
+        (status = 403, description = "forbidden: a browser's post without the form's CSRF token, or from another site", body = super::problem::Problem),
         (status = 413, description = "file-too-large, request-too-large", body = super::problem::Problem),
         (status = 415, description = "extension-not-allowed, content-mismatch, unsupported-media-type", body = super::problem::Problem),
         (status = 422, description = "invalid-field, terms-not-accepted, too-many-images, too-many-files, images-required, archive-rejected, image-rejected", body = super::problem::Problem),
+        (status = 429, description = "rate-limited (with Retry-After)", body = super::problem::Problem),
         (status = 503, description = "unavailable", body = super::problem::Problem),
     )
 )]

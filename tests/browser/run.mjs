@@ -328,6 +328,10 @@ test('a .pdf that is really an executable is refused by the server beside that f
 
 test('a patient using only the keyboard can complete and send the form', async () => {
   const page = await newPage();
+  // Listening from the start turns on Playwright's file chooser interception before any key is
+  // pressed (turned on later, it can race the key press and miss the dialog).
+  const choosers = [];
+  page.on('filechooser', (chooser) => choosers.push(chooser));
   await page.goto(BASE + '/');
   const focused = () => page.evaluate(() => document.activeElement && document.activeElement.id);
   async function tabTo(id) {
@@ -359,8 +363,10 @@ test('a patient using only the keyboard can complete and send the form', async (
   await tabTo('condition');
   await page.keyboard.type(PATIENT.condition);
   await tabTo('image-choose');
-  const [chooser] = await Promise.all([page.waitForEvent('filechooser'), page.keyboard.press('Enter')]);
-  await chooser.setFiles([FUNDUS]);
+  await page.keyboard.press('Enter');
+  for (let i = 0; i < 100 && choosers.length === 0; i++) await page.waitForTimeout(50);
+  assert.equal(choosers.length, 1, 'Enter on "Add scans or images" opens the file chooser');
+  await choosers[0].setFiles([FUNDUS]);
   assert.equal(await page.locator('#image-files li.file--ok').count(), 1);
   await tabTo('terms_accepted');
   await page.keyboard.press('Space');
