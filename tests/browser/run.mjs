@@ -429,7 +429,7 @@ test('without script, a refused post returns the form with the answers and the e
   assert.equal(await page.isChecked('#terms_accepted'), true);
   assert.equal(await page.isChecked('#service-records_review'), true);
   // (axe runs inside the page, so it cannot run where script is off; the scripted refusal above is checked.)
-  await page.screenshot({ path: join(SHOTS, 'form-noscript-refusal-390x844.png'), fullPage: true });
+  await screenshots(page, 'form-noscript-refusal');
   await page.setInputFiles('#report', [LETTER]);
   await page.setInputFiles('#image', [FUNDUS]);
   const [done] = await Promise.all([page.waitForNavigation(), page.click('#submit-button')]);
@@ -452,7 +452,9 @@ test('the terms and the problem pages are plain words, in the same style, with n
     assert.equal(res.status(), 200);
     await axe(page, `problem ${code}`);
   }
-  await page.screenshot({ path: join(SHOTS, 'problem-page-1280x800.png') });
+  await screenshots(page, 'problem-page');
+  await page.goto(BASE + '/terms');
+  await screenshots(page, 'terms');
   assertClean(page);
   await page.context().close();
 });
