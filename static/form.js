@@ -414,6 +414,32 @@
   var connectionError = $('connection-error');
   var submitButton = $('submit-button');
   var lastAnnounced = 0;
+  // A connection that stalls (a phone between cells) may never report an error: give up after
+  // STALL_MS without progress while sending, or ANSWER_MS waiting for the answer once all is sent.
+  var STALL_MS = 45000;
+  var ANSWER_MS = 120000;
+  var watchdog = null;
+
+  function watch(xhr) {
+    var last = Date.now();
+    var uploaded = false;
+    xhr.upload.addEventListener('progress', function (event) {
+      last = Date.now();
+      uploaded = event.lengthComputable && event.loaded >= event.total;
+    });
+    xhr.upload.addEventListener('load', function () { last = Date.now(); uploaded = true; });
+    window.clearInterval(watchdog);
+    watchdog = window.setInterval(function () {
+      if (xhr.readyState === 4) {
+        window.clearInterval(watchdog);
+        return;
+      }
+      if (Date.now() - last > (uploaded ? ANSWER_MS : STALL_MS)) {
+        window.clearInterval(watchdog);
+        xhr.abort();
+      }
+    }, 2000);
+  }
 
   function setProgress(fraction) {
     var value = Math.max(0, Math.min(100, Math.floor(fraction * 100)));
@@ -468,6 +494,7 @@
     xhr.addEventListener('error', connectionLost);
     xhr.addEventListener('timeout', connectionLost);
     xhr.addEventListener('abort', connectionLost);
+    watch(xhr);
     xhr.send(data);
   }
 
