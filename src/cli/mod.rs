@@ -1,5 +1,9 @@
-//! The command line: `serve` (the default), `admin create-token`, `audit verify`, `keys rewrap`.
+//! The command line: `serve` (the default), `admin create-token`, `audit verify`, `keys rewrap`,
+//! `partner create-key|revoke-key|list-keys`, `push`.
 //! Every command reads the same configuration layers.
+
+mod partner;
+pub mod push;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -47,6 +51,14 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Partner API keys (embassies, insurers).
+    Partner {
+        #[command(subcommand)]
+        command: partner::PartnerCommand,
+    },
+    /// Send a partner manifest's cases and documents to a server: checked locally first, then
+    /// uploaded in parallel with retries; a second run resumes.
+    Push(push::PushArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -91,6 +103,8 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Keys {
             command: KeysCommand::Rewrap,
         } => rewrap(settings).await,
+        Command::Partner { command } => partner::run(settings, command).await,
+        Command::Push(args) => push::run(settings, args).await,
     };
     match result {
         Ok(code) => code,

@@ -82,10 +82,15 @@ macro_rules! insert_document {
 }
 
 mod links;
+mod partners;
 mod records;
 mod repository;
 
 pub use links::LinkRepository;
+pub use partners::{
+    DocumentClaim, DocumentClaimRequest, IdempotencyClaim, IdempotencyRef, PartnerCaseRecord,
+    PartnerKeyRecord, PartnerRepository,
+};
 pub use records::{CaseRecord, CaseSummary, DocumentRecord, LinkRecord};
 pub use repository::SqlRepository;
 
@@ -117,7 +122,7 @@ impl From<sqlx::Error> for DbError {
 
 /// Everything the service stores in SQL.
 #[async_trait]
-pub trait Repository: LinkRepository + Send + Sync + 'static {
+pub trait Repository: LinkRepository + PartnerRepository + Send + Sync + 'static {
     async fn ping(&self) -> Result<(), DbError>;
 
     /// Inserts a case, its documents and their audit events in one transaction.

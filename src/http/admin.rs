@@ -103,10 +103,11 @@ pub async fn list_cases(
     path = "/api/v1/cases/{case_id}",
     tag = "admin",
     params(("case_id" = String, Path, description = "Case id")),
-    security(("bearer" = [])),
+    security(("bearer" = []), ("partner_key" = [])),
     responses(
-        (status = 200, description = "The case with decrypted fields", body = CaseView),
+        (status = 200, description = "The case with decrypted fields (with a partner key: the partner's own case only, as `PartnerCaseView`)", body = CaseView),
         (status = 401, description = "unauthorized", body = super::problem::Problem),
+        (status = 403, description = "forbidden: a partner key and another organisation's case", body = super::problem::Problem),
         (status = 404, description = "not-found", body = super::problem::Problem),
     )
 )]

@@ -10,6 +10,7 @@ mod middleware;
 mod openapi;
 mod ops;
 mod pages;
+mod partners;
 pub mod problem;
 pub mod rate_limit;
 mod requests;
@@ -41,6 +42,7 @@ impl Application {
         let port = listener.local_addr()?.port();
         let workers = services.settings.server.workers;
         let link_limits = web::Data::new(links::LinkLimits::new(&services));
+        let partner_limits = web::Data::new(partners::PartnerLimits::new(&services));
         let form_guard = web::Data::new(csrf::FormGuard::new(&services));
         let data = web::Data::from(services);
         let mut server = HttpServer::new(move || {
@@ -48,6 +50,7 @@ impl Application {
                 .app_data(data.clone())
                 .app_data(form_guard.clone())
                 .app_data(link_limits.clone())
+                .app_data(partner_limits.clone())
                 .app_data(
                     web::FormConfig::default()
                         .limit(64 * 1024)
@@ -118,6 +121,18 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route("/metrics", web::get().to(ops::metrics))
         .route("/api/openapi.json", web::get().to(openapi::document))
         .route("/api/v1/requests", web::post().to(requests::submit))
+        // Partners: before the administrators' routes on the same paths (a `csk_` key picks them).
+        .route("/api/v1/cases", web::post().to(partners::create_case))
+        .route(
+            "/api/v1/cases/{case_id}",
+            web::get()
+                .guard(actix_web::guard::fn_guard(partners::has_partner_key))
+                .to(partners::get_case),
+        )
+        .route(
+            "/api/v1/cases/{case_id}/documents/{client_document_id}",
+            web::put().to(partners::put_document),
+        )
         .route("/api/v1/cases", web::get().to(admin::list_cases))
         .route("/api/v1/cases/{case_id}", web::get().to(admin::get_case))
         .route(

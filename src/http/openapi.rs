@@ -4,7 +4,7 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, links, ops, problem, requests};
+use super::{admin, links, ops, partners, problem, requests};
 use crate::domain::{CaseStatus, ContactPreference, DocumentCategory, ServiceTier, Sponsor};
 use crate::services::cases::{
     AuditEntry, AuditTrail, CaseList, CaseListItem, CaseView, DocumentView, PatientDetails,
@@ -23,6 +23,33 @@ impl Modify for BearerAuth {
     }
 }
 
+struct PartnerKeyAuth;
+
+impl Modify for PartnerKeyAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use crate::services::partners::{CreatedCase, NewCase, PartnerCaseView, PartnerDocument};
+        fn add<T: utoipa::ToSchema>(components: &mut utoipa::openapi::Components) {
+            components
+                .schemas
+                .insert(T::name().into_owned(), T::schema());
+        }
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "partner_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("csk_…")
+                    .build(),
+            ),
+        );
+        add::<NewCase>(components);
+        add::<CreatedCase>(components);
+        add::<PartnerDocument>(components);
+        add::<PartnerCaseView>(components);
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Consilium", description = "Secure records-and-imaging transfer for second medical opinions"),
@@ -38,12 +65,14 @@ impl Modify for BearerAuth {
         ops::healthz,
         ops::readyz,
         ops::metrics,
+        partners::create_case,
+        partners::put_document,
     ),
     components(schemas(
         problem::Problem, Receipt, StoredDocument, CaseList, CaseListItem, CaseView, DocumentView,
         PatientDetails, AuditTrail, AuditEntry, crate::services::links::LinkRequest, crate::services::links::IssuedLink, crate::services::links::LinkView, crate::domain::LinkRole, crate::domain::LinkScope, CaseStatus, ContactPreference, DocumentCategory, ServiceTier, Sponsor,
     )),
-    modifiers(&BearerAuth)
+    modifiers(&BearerAuth, &PartnerKeyAuth)
 )]
 pub struct ApiDoc;
 

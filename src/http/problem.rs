@@ -246,6 +246,9 @@ impl ApiError {
             E::LinkExpired => "link-expired",
             E::LinkRevoked { .. } => "link-revoked",
             E::LinkUsedUp => "link-used-up",
+            E::IdempotencyConflict => "idempotency-conflict",
+            E::Conflict { .. } => "conflict",
+            E::ChecksumMismatch { .. } => "checksum-mismatch",
             E::Internal(_) => "internal-error",
         }
     }
@@ -276,6 +279,9 @@ impl ApiError {
             E::LinkExpired => "This link has expired. Ask the sender for a new link.".to_owned(),
             E::LinkUsedUp => "This link has been opened as many times as it allows. Ask the sender for a new link.".to_owned(),
             E::Forbidden => "This link does not allow that.".to_owned(),
+            E::IdempotencyConflict => "This Idempotency-Key was used before with a different request body.".to_owned(),
+            E::Conflict { reason, .. } => format!("Conflict: {reason}."),
+            E::ChecksumMismatch { filename, .. } => format!("`{filename}`: the bytes received do not match the declared X-Content-SHA256; nothing was stored."),
             other => other.to_string(),
         };
         let mut body = Map::new();
@@ -310,6 +316,16 @@ impl ApiError {
                 ext("reason", json!(reason));
             }
             E::TooManyImages { limit } => ext("limit", json!(limit)),
+            E::Conflict { reason, .. } => ext("reason", json!(reason)),
+            E::ChecksumMismatch {
+                filename,
+                declared,
+                actual,
+            } => {
+                ext("filename", json!(filename));
+                ext("declared_sha256", json!(declared));
+                ext("sha256", json!(actual));
+            }
             E::TooManyFiles { field, limit } => {
                 ext("field", json!(field));
                 ext("limit", json!(limit));
@@ -344,6 +360,10 @@ impl ResponseError for ApiError {
         }
         | ServiceError::RateLimited {
             retry_after_seconds,
+        }
+        | ServiceError::Conflict {
+            retry_after_seconds: Some(retry_after_seconds),
+            ..
         } = &self.0
         {
             response
@@ -364,6 +384,7 @@ fn short(e: &ServiceError) -> &'static str {
         ServiceError::ContentMismatch { .. } => "content does not match",
         ServiceError::ArchiveRejected { .. } => "an archive was rejected",
         ServiceError::ImageRejected { .. } => "an image was rejected",
+        ServiceError::ChecksumMismatch { .. } => "a checksum did not match",
         _ => "see code",
     }
 }

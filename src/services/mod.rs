@@ -7,6 +7,7 @@ pub mod cases;
 pub mod documents;
 pub mod keys;
 pub mod links;
+pub mod partners;
 pub mod submit;
 
 use std::sync::Arc;
@@ -67,6 +68,21 @@ pub enum ServiceError {
     LinkUsedUp,
     #[error("rate limited")]
     RateLimited { retry_after_seconds: u64 },
+    #[error("idempotency key reused with a different body")]
+    IdempotencyConflict,
+    /// The same request is still in progress (`retry_after_seconds` set), or a document id already
+    /// holds different bytes.
+    #[error("conflict: {reason}")]
+    Conflict {
+        reason: &'static str,
+        retry_after_seconds: Option<u64>,
+    },
+    #[error("checksum mismatch")]
+    ChecksumMismatch {
+        filename: String,
+        declared: String,
+        actual: String,
+    },
     #[error("a stored blob failed to verify")]
     Integrity,
     #[error("temporarily unavailable: {reason}")]

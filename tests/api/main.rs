@@ -8,6 +8,7 @@ mod form;
 mod leakage;
 mod links;
 mod operations;
+mod partners;
 mod rejections;
 mod repository;
 mod round_trip;

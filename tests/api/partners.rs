@@ -1,0 +1,1194 @@
+//! Partners: API keys per organisation, idempotent case creation, documents put to client ids,
+//! and `consilium push` (the real binary) against a real server process that is killed and
+//! restarted while a push runs, and a push client that is killed part-way and run again.
+
+use std::collections::{HashMap, HashSet};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use consilium::domain::Sponsor;
+use consilium::services::partners;
+use serde_json::{Value, json};
+
+use crate::fixtures;
+use crate::helpers::{Backend, TestApp, assert_problem};
+
+// ---- the API, in process --------------------------------------------------------------------
+
+async fn key(app: &TestApp, name: &str, org: &str) -> String {
+    partners::create_key(app.services.repo.as_ref(), name, org, Sponsor::Embassy)
+        .await
+        .unwrap()
+}
+
+fn new_case(external: &str) -> Value {
+    json!({
+        "full_name": "Amelia Zanzibar-Quint",
+        "email": "amelia.quint@example.org",
+        "phone": "+44 20 7946 0958",
+        "contact_preference": "phone",
+        "service": "records_review",
+        "condition": "Suspected sarcoidosis; the embassy asks for a review of the CT and biopsy.",
+        "sponsor": "embassy",
+        "sponsor_reference": "LG-2026-0417",
+        "external_reference": external,
+    })
+}
+
+async fn create(
+    app: &TestApp,
+    key: &str,
+    idempotency: Option<&str>,
+    body: &Value,
+) -> reqwest::Response {
+    let mut request = app
+        .client
+        .post(format!("{}/api/v1/cases", app.address))
+        .bearer_auth(key)
+        .json(body);
+    if let Some(idempotency) = idempotency {
+        request = request.header("Idempotency-Key", idempotency);
+    }
+    request.send().await.unwrap()
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn put(
+    app: &TestApp,
+    key: &str,
+    case: &str,
+    id: &str,
+    name: &str,
+    category: &str,
+    bytes: Vec<u8>,
+    sha256: Option<&str>,
+) -> reqwest::Response {
+    let mut request = app
+        .client
+        .put(format!(
+            "{}/api/v1/cases/{case}/documents/{id}",
+            app.address
+        ))
+        .bearer_auth(key)
+        .header("Content-Type", "application/octet-stream")
+        .header("X-Filename", name)
+        .header("X-Category", category)
+        .body(bytes);
+    if let Some(sha) = sha256 {
+        request = request.header("X-Content-SHA256", sha);
+    }
+    request.send().await.unwrap()
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    hex::encode(ring::digest::digest(&ring::digest::SHA256, bytes))
+}
+
+async fn created_case(app: &TestApp, key: &str) -> String {
+    let response = create(app, key, Some("k-1"), &new_case("EMB-1")).await;
+    assert_eq!(response.status(), 201);
+    let body: Value = response.json().await.unwrap();
+    body["case_id"].as_str().unwrap().to_owned()
+}
+
+async fn a_retried_create_returns_the_same_case_and_a_changed_body_is_refused(backend: Backend) {
+    let app = TestApp::spawn_with(backend, &[]).await;
+    let key = key(&app, "emb-a", "embassy-a").await;
+    let first = create(&app, &key, Some("case-0417"), &new_case("EMB-0417")).await;
+    assert_eq!(first.status(), 201);
+    let location = first.headers()["location"].to_str().unwrap().to_owned();
+    let first: Value = first.json().await.unwrap();
+    assert_eq!(
+        location,
+        format!("/api/v1/cases/{}", first["case_id"].as_str().unwrap())
+    );
+
+    // The same key and body (spaced differently): the same case, the same body.
+    let mut respaced = new_case("EMB-0417");
+    respaced["full_name"] = json!("  Amelia Zanzibar-Quint ");
+    let again = create(&app, &key, Some("case-0417"), &respaced).await;
+    assert_eq!(again.status(), 200);
+    assert_eq!(again.json::<Value>().await.unwrap(), first);
+
+    // The same key with another body: refused, nothing created.
+    let mut changed = new_case("EMB-0417");
+    changed["condition"] = json!("Something else entirely.");
+    assert_problem(
+        create(&app, &key, Some("case-0417"), &changed).await,
+        422,
+        "idempotency-conflict",
+    )
+    .await;
+    assert_eq!(app.row_counts().await, (1, 0));
+
+    // Another organisation using the same key text gets its own case.
+    let other = self::key(&app, "ins-b", "insurer-b").await;
+    assert_eq!(
+        create(&app, &other, Some("case-0417"), &new_case("X"))
+            .await
+            .status(),
+        201
+    );
+    assert_eq!(app.row_counts().await.0, 2);
+
+    // The audit trail names the partner key.
+    let trail: Value = app
+        .client
+        .get(format!("{}{location}/audit", app.address))
+        .bearer_auth(&app.admin_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(trail["events"][0]["actor"], "partner:emb-a");
+    assert_eq!(trail["events"][0]["action"], "request.submitted");
+}
+
+#[tokio::test]
+async fn a_retried_create_with_the_same_idempotency_key_returns_the_same_case() {
+    a_retried_create_returns_the_same_case_and_a_changed_body_is_refused(Backend::FsSqlite).await;
+}
+
+#[tokio::test]
+async fn a_retried_create_returns_the_same_case_on_s3_and_postgres() {
+    a_retried_create_returns_the_same_case_and_a_changed_body_is_refused(Backend::S3Postgres).await;
+}
+
+#[tokio::test]
+async fn concurrent_creates_with_one_idempotency_key_make_one_case() {
+    let app = TestApp::spawn().await;
+    let key = key(&app, "emb-a", "embassy-a").await;
+    let body = new_case("EMB-7");
+    let answers =
+        futures_util::future::join_all((0..8).map(|_| create(&app, &key, Some("same-key"), &body)))
+            .await;
+    let mut ids = HashSet::new();
+    for answer in answers {
+        let status = answer.status().as_u16();
+        assert!(matches!(status, 200 | 201 | 409), "{status}");
+        if status == 409 {
+            assert!(answer.headers().contains_key("retry-after"));
+            continue;
+        }
+        let body: Value = answer.json().await.unwrap();
+        ids.insert(body["case_id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(ids.len(), 1);
+    assert_eq!(app.row_counts().await.0, 1);
+}
+
+async fn documents_are_idempotent_by_client_id_and_bytes(backend: Backend) {
+    let app = TestApp::spawn_with(backend, &[]).await;
+    let key = key(&app, "emb-a", "embassy-a").await;
+    let case = created_case(&app, &key).await;
+    let pdf = fixtures::pdf();
+    let first = put(
+        &app,
+        &key,
+        &case,
+        "referral",
+        "referral letter.pdf",
+        "report",
+        pdf.clone(),
+        Some(&sha256(&pdf)),
+    )
+    .await;
+    assert_eq!(first.status(), 201);
+    let first: Value = first.json().await.unwrap();
+    assert_eq!(first["sha256"], sha256(&pdf));
+    assert_eq!(first["client_document_id"], "referral");
+    assert_eq!(first["filename"], "referral letter.pdf");
+
+    let again = put(
+        &app,
+        &key,
+        &case,
+        "referral",
+        "referral letter.pdf",
+        "report",
+        pdf.clone(),
+        None,
+    )
+    .await;
+    assert_eq!(again.status(), 200);
+    assert_eq!(again.json::<Value>().await.unwrap(), first);
+
+    let body = assert_problem(
+        put(
+            &app,
+            &key,
+            &case,
+            "referral",
+            "referral letter.pdf",
+            "report",
+            fixtures::pdf_of_size(900),
+            None,
+        )
+        .await,
+        409,
+        "conflict",
+    )
+    .await;
+    assert!(
+        body["reason"].as_str().unwrap().contains("different bytes"),
+        "{body}"
+    );
+    assert_eq!(app.row_counts().await, (1, 1));
+    assert_eq!(
+        app.stored_keys().await.len(),
+        1,
+        "the refused bytes left no blob"
+    );
+
+    // The bytes come back as sent.
+    let content = app
+        .get_document_content(first["id"].as_str().unwrap())
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(content.to_vec(), pdf);
+
+    // The partner reads its case: status and documents by its own ids.
+    let view: Value = app
+        .client
+        .get(format!("{}/api/v1/cases/{case}", app.address))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(view["status"], "received");
+    assert_eq!(view["external_reference"], "EMB-1");
+    assert_eq!(view["documents"][0], first);
+    // An administrator on the same path still sees the whole case.
+    let admin: Value = app.get_case(&case).await.json().await.unwrap();
+    assert_eq!(admin["patient"]["full_name"], "Amelia Zanzibar-Quint");
+    assert_eq!(admin["sponsor_reference"], "LG-2026-0417");
+}
+
+#[tokio::test]
+async fn a_document_put_twice_is_stored_once_and_different_bytes_are_a_conflict() {
+    documents_are_idempotent_by_client_id_and_bytes(Backend::FsSqlite).await;
+}
+
+#[tokio::test]
+async fn partner_documents_are_idempotent_on_s3_and_postgres() {
+    documents_are_idempotent_by_client_id_and_bytes(Backend::S3Postgres).await;
+}
+
+#[tokio::test]
+async fn concurrent_identical_puts_store_one_document() {
+    let app = TestApp::spawn().await;
+    let key = key(&app, "emb-a", "embassy-a").await;
+    let case = created_case(&app, &key).await;
+    let png = fixtures::png();
+    let answers = futures_util::future::join_all((0..8).map(|_| {
+        put(
+            &app,
+            &key,
+            &case,
+            "scan",
+            "scan.png",
+            "image",
+            png.clone(),
+            None,
+        )
+    }))
+    .await;
+    let mut created = 0;
+    for answer in answers {
+        match answer.status().as_u16() {
+            201 => created += 1,
+            200 => {}
+            409 => assert!(answer.headers().contains_key("retry-after")),
+            other => panic!("status {other}"),
+        }
+    }
+    assert_eq!(created, 1);
+    assert_eq!(app.row_counts().await, (1, 1));
+}
+
+#[tokio::test]
+async fn a_tampered_content_sha256_is_refused_and_nothing_is_stored() {
+    let app = TestApp::spawn().await;
+    let key = key(&app, "emb-a", "embassy-a").await;
+    let case = created_case(&app, &key).await;
+    let pdf = fixtures::pdf();
+    let mut tampered = sha256(&pdf);
+    tampered.replace_range(0..1, if tampered.starts_with('0') { "1" } else { "0" });
+    let body = assert_problem(
+        put(
+            &app,
+            &key,
+            &case,
+            "referral",
+            "referral.pdf",
+            "report",
+            pdf.clone(),
+            Some(&tampered),
+        )
+        .await,
+        422,
+        "checksum-mismatch",
+    )
+    .await;
+    assert_eq!(body["sha256"], sha256(&pdf));
+    assert_eq!(app.row_counts().await, (1, 0));
+    assert!(app.stored_keys().await.is_empty());
+    // The id is still free for the right bytes.
+    assert_eq!(
+        put(
+            &app,
+            &key,
+            &case,
+            "referral",
+            "referral.pdf",
+            "report",
+            pdf.clone(),
+            Some(&sha256(&pdf))
+        )
+        .await
+        .status(),
+        201
+    );
+}
+
+#[tokio::test]
+async fn one_partner_cannot_read_or_write_another_partners_case() {
+    let app = TestApp::spawn().await;
+    let owner = key(&app, "emb-a", "embassy-a").await;
+    let case = created_case(&app, &owner).await;
+    let colleague = key(&app, "emb-a-2", "embassy-a").await;
+    let stranger = key(&app, "ins-b", "insurer-b").await;
+
+    let read = |key: String| {
+        let url = format!("{}/api/v1/cases/{case}", app.address);
+        let client = app.client.clone();
+        async move { client.get(url).bearer_auth(key).send().await.unwrap() }
+    };
+    assert_problem(read(stranger.clone()).await, 403, "forbidden").await;
+    assert_problem(
+        put(
+            &app,
+            &stranger,
+            &case,
+            "x",
+            "x.pdf",
+            "report",
+            fixtures::pdf(),
+            None,
+        )
+        .await,
+        403,
+        "forbidden",
+    )
+    .await;
+    assert_eq!(app.row_counts().await, (1, 0));
+    // Another key of the same organisation shares its cases.
+    assert_eq!(read(colleague.clone()).await.status(), 200);
+    assert_eq!(
+        put(
+            &app,
+            &colleague,
+            &case,
+            "x",
+            "x.pdf",
+            "report",
+            fixtures::pdf(),
+            None
+        )
+        .await
+        .status(),
+        201
+    );
+    // A patient's case is not any partner's; an unknown case is not found.
+    let patient = app
+        .post_request(crate::helpers::patient_form())
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_problem(
+        read_case(&app, &owner, patient["case_id"].as_str().unwrap()).await,
+        403,
+        "forbidden",
+    )
+    .await;
+    assert_problem(
+        read_case(&app, &owner, &consilium::domain::CaseId::new().to_string()).await,
+        404,
+        "not-found",
+    )
+    .await;
+
+    // Refusals are audited under the key that tried.
+    let trail: Value = app
+        .client
+        .get(format!("{}/api/v1/cases/{case}/audit", app.address))
+        .bearer_auth(&app.admin_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let denied: Vec<&Value> = trail["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "access.denied")
+        .collect();
+    assert_eq!(denied.len(), 2, "{trail}");
+    assert!(denied.iter().all(|e| e["actor"] == "partner:ins-b"));
+    assert!(
+        trail["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["actor"] == "partner:emb-a-2" && e["action"] == "document.stored")
+    );
+}
+
+async fn read_case(app: &TestApp, key: &str, case: &str) -> reqwest::Response {
+    app.client
+        .get(format!("{}/api/v1/cases/{case}", app.address))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn unknown_and_revoked_keys_are_unauthorized() {
+    let app = TestApp::spawn().await;
+    let key = key(&app, "emb-a", "embassy-a").await;
+    assert_problem(
+        create(&app, "csk_nonsense", None, &new_case("A")).await,
+        401,
+        "unauthorized",
+    )
+    .await;
+    assert_problem(
+        create(&app, &app.admin_token, None, &new_case("A")).await,
+        401,
+        "unauthorized",
+    )
+    .await;
+    assert_eq!(create(&app, &key, None, &new_case("A")).await.status(), 201);
+    assert!(
+        partners::revoke_key(app.services.repo.as_ref(), "emb-a")
+            .await
+            .unwrap()
+    );
+    assert_problem(
+        create(&app, &key, None, &new_case("B")).await,
+        401,
+        "unauthorized",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn partner_uploads_follow_the_intake_rules() {
+    let app = TestApp::spawn_with(
+        Backend::FsSqlite,
+        &[("CONSILIUM__PARTNERS__MAX_FILE_BYTES", "4096")],
+    )
+    .await;
+    let key = key(&app, "emb-a", "embassy-a").await;
+    let case = created_case(&app, &key).await;
+    assert_problem(
+        put(
+            &app,
+            &key,
+            &case,
+            "a",
+            "a.pdf",
+            "report",
+            fixtures::exe(),
+            None,
+        )
+        .await,
+        415,
+        "content-mismatch",
+    )
+    .await;
+    assert_problem(
+        put(
+            &app,
+            &key,
+            &case,
+            "b",
+            "b.exe",
+            "report",
+            fixtures::exe(),
+            None,
+        )
+        .await,
+        415,
+        "extension-not-allowed",
+    )
+    .await;
+    let body = assert_problem(
+        put(
+            &app,
+            &key,
+            &case,
+            "c",
+            "c.pdf",
+            "report",
+            fixtures::pdf_of_size(5000),
+            None,
+        )
+        .await,
+        413,
+        "file-too-large",
+    )
+    .await;
+    assert_eq!(body["limit_bytes"], 4096);
+    assert_problem(
+        put(
+            &app,
+            &key,
+            &case,
+            "d",
+            "d.pdf",
+            "opinion",
+            fixtures::pdf(),
+            None,
+        )
+        .await,
+        422,
+        "invalid-field",
+    )
+    .await;
+    assert_problem(
+        put(
+            &app,
+            &key,
+            &case,
+            "../e",
+            "e.pdf",
+            "report",
+            fixtures::pdf(),
+            None,
+        )
+        .await,
+        404,
+        "not-found",
+    )
+    .await;
+    // Images: at most intake.max_images per case, counted across uploads.
+    for n in 0..3 {
+        let image = fixtures::png();
+        assert_eq!(
+            put(
+                &app,
+                &key,
+                &case,
+                &format!("img-{n}"),
+                "scan.png",
+                "image",
+                image,
+                None
+            )
+            .await
+            .status(),
+            201
+        );
+    }
+    assert_problem(
+        put(
+            &app,
+            &key,
+            &case,
+            "img-3",
+            "scan.png",
+            "image",
+            fixtures::png(),
+            None,
+        )
+        .await,
+        422,
+        "too-many-images",
+    )
+    .await;
+    assert_eq!(app.row_counts().await, (1, 3));
+}
+
+#[tokio::test]
+async fn requests_over_the_rate_limit_get_429_with_retry_after() {
+    let app = TestApp::spawn_with(
+        Backend::FsSqlite,
+        &[
+            ("CONSILIUM__PARTNERS__REQUESTS_BURST", "2"),
+            ("CONSILIUM__PARTNERS__REQUESTS_PER_MINUTE", "1"),
+        ],
+    )
+    .await;
+    let key = key(&app, "emb-a", "embassy-a").await;
+    for n in 0..2 {
+        assert_eq!(
+            create(&app, &key, None, &new_case(&format!("R{n}")))
+                .await
+                .status(),
+            201
+        );
+    }
+    let refused = create(&app, &key, None, &new_case("R2")).await;
+    assert!(
+        refused.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            >= 1
+    );
+    assert_problem(refused, 429, "rate-limited").await;
+    // Another key has its own bucket.
+    let other = self::key(&app, "ins-b", "insurer-b").await;
+    assert_eq!(
+        create(&app, &other, None, &new_case("R3")).await.status(),
+        201
+    );
+}
+
+#[tokio::test]
+async fn the_daily_case_quota_is_per_organisation() {
+    let app = TestApp::spawn_with(
+        Backend::FsSqlite,
+        &[(
+            "CONSILIUM__PARTNERS__ORGANISATIONS__EMBASSY_A__MAX_CASES_PER_DAY",
+            "2",
+        )],
+    )
+    .await;
+    let key = key(&app, "emb-a", "embassy_a").await;
+    for n in 0..2 {
+        assert_eq!(
+            create(
+                &app,
+                &key,
+                Some(&format!("q{n}")),
+                &new_case(&format!("Q{n}"))
+            )
+            .await
+            .status(),
+            201
+        );
+    }
+    let refused = create(&app, &key, Some("q2"), &new_case("Q2")).await;
+    assert!(refused.headers().contains_key("retry-after"));
+    assert_problem(refused, 429, "rate-limited").await;
+    // A retry of a case already created is not a new case.
+    assert_eq!(
+        create(&app, &key, Some("q0"), &new_case("Q0"))
+            .await
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_the_partner_routes() {
+    let app = TestApp::spawn().await;
+    let doc: Value = app.get("/api/openapi.json").await.json().await.unwrap();
+    assert!(doc["paths"]["/api/v1/cases"]["post"].is_object());
+    assert!(
+        doc["paths"]["/api/v1/cases/{case_id}/documents/{client_document_id}"]["put"].is_object()
+    );
+    assert!(doc["components"]["schemas"]["PartnerCaseView"].is_object());
+    assert!(doc["components"]["securitySchemes"]["partner_key"].is_object());
+}
+
+// ---- consilium push against a consilium serve process ----------------------------------------
+
+const CASES: usize = 30;
+const DOCUMENTS_PER_CASE: usize = 4;
+
+fn binary() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_consilium"));
+    command.env("CONSILIUM__LOG__FILTER", "warn");
+    command
+}
+
+/// `consilium serve` in its own process, on a fixed port so that it can come back on it.
+struct Server {
+    child: Option<Child>,
+    port: u16,
+    data_dir: tempfile::TempDir,
+}
+
+impl Server {
+    fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut server = Self {
+            child: None,
+            port,
+            data_dir: tempfile::tempdir().unwrap(),
+        };
+        server.spawn();
+        server
+    }
+
+    fn command(&self) -> Command {
+        let mut command = binary();
+        command
+            .env("CONSILIUM__DATA_DIR", self.data_dir.path().join("data"))
+            .env(
+                "CONSILIUM__SERVER__BIND",
+                format!("127.0.0.1:{}", self.port),
+            )
+            .env("CONSILIUM__SERVER__ENVIRONMENT", "test")
+            .env("CONSILIUM__SERVER__WORKERS", "2")
+            .env("CONSILIUM__PARTNERS__CLAIM_LEASE_SECONDS", "2")
+            .current_dir(self.data_dir.path());
+        command
+    }
+
+    fn spawn(&mut self) {
+        let child = self
+            .command()
+            .arg("serve")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_mins(1);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "the server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap(); // SIGKILL
+            child.wait().unwrap();
+        }
+    }
+
+    /// Runs a `consilium` command on the server's data (keys, tokens), returning its last line.
+    fn last_line(&self, args: &[&str]) -> String {
+        let out = self.command().args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .trim_end()
+            .lines()
+            .last()
+            .unwrap()
+            .to_owned()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A PNG unique to `seed`, a few KiB.
+#[allow(clippy::cast_possible_truncation)]
+fn png(seed: u32) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(24, 24, |x, y| {
+        image::Rgb([
+            (x * 9 + seed) as u8,
+            (y * 7 + seed * 3) as u8,
+            ((x ^ y) + seed * 11) as u8,
+        ])
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner()
+}
+
+/// A manifest of 30 cases with 4 documents each (report, notes, image, guarantee letter), every
+/// file different. Returns the manifest's path and each file's bytes by (external ref, path).
+fn write_manifest(dir: &Path) -> (PathBuf, HashMap<(String, String), Vec<u8>>) {
+    let mut files = HashMap::new();
+    let mut cases = Vec::new();
+    for n in 0..CASES {
+        let reference = format!("EMB-2026-{n:04}");
+        let folder = format!("case-{n:04}");
+        std::fs::create_dir_all(dir.join(&folder)).unwrap();
+        let documents: Vec<(String, &str, Vec<u8>)> = vec![
+            (
+                format!("{folder}/referral.pdf"),
+                "report",
+                fixtures::pdf_of_size(3000 + n),
+            ),
+            (
+                format!("{folder}/notes.txt"),
+                "report",
+                format!(
+                    "Clinical notes for case {n}.\n{}",
+                    "Observation. ".repeat(100 + n)
+                )
+                .into_bytes(),
+            ),
+            (
+                format!("{folder}/scan.png"),
+                "image",
+                png(u32::try_from(n).unwrap()),
+            ),
+            (
+                format!("{folder}/guarantee letter.pdf"),
+                "guarantee_letter",
+                fixtures::pdf_of_size(2000 + n),
+            ),
+        ];
+        assert_eq!(documents.len(), DOCUMENTS_PER_CASE);
+        let mut listed = Vec::new();
+        for (path, category, bytes) in documents {
+            std::fs::write(dir.join(&path), &bytes).unwrap();
+            listed.push(json!({"path": path, "category": category}));
+            files.insert((reference.clone(), path), bytes);
+        }
+        cases.push(json!({
+            "external_reference": reference,
+            "full_name": format!("Test Patient {n}"),
+            "email": format!("patient{n}@example.org"),
+            "service": "records_review",
+            "condition": format!("Case {n}: second opinion requested by the embassy."),
+            "sponsor_reference": format!("LG-{n:04}"),
+            "documents": listed,
+        }));
+    }
+    let manifest = dir.join("manifest.json");
+    std::fs::write(
+        &manifest,
+        serde_json::to_vec_pretty(&json!({"cases": cases})).unwrap(),
+    )
+    .unwrap();
+    (manifest, files)
+}
+
+fn push(server: &Server, key: &str, manifest: &Path, jobs: &str) -> Command {
+    let mut command = binary();
+    command
+        .args(["push", "--server", &server.url(), "--jobs", jobs])
+        .arg(manifest)
+        .env("CONSILIUM_PARTNER_KEY", key)
+        .current_dir(manifest.parent().unwrap());
+    command
+}
+
+/// Runs a push to its end: its exit status and `--json` report.
+fn push_to_end(server: &Server, key: &str, manifest: &Path) -> (bool, Value) {
+    let out = push(server, key, manifest, "4")
+        .arg("--json")
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("no report: {}", String::from_utf8_lossy(&out.stderr)));
+    (out.status.success(), report)
+}
+
+/// Starts a push whose progress lines arrive on the returned channel.
+fn push_in_background(
+    server: &Server,
+    key: &str,
+    manifest: &Path,
+) -> (Child, mpsc::Receiver<String>) {
+    let mut child = push(server, key, manifest, "2")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (lines, receiver) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (child, receiver)
+}
+
+/// Waits until the push has reported `count` uploads.
+fn wait_for_uploads(lines: &mpsc::Receiver<String>, count: usize) {
+    let mut seen = 0;
+    while seen < count {
+        let line = lines
+            .recv_timeout(Duration::from_mins(1))
+            .expect("the push went quiet");
+        if line.contains("] uploaded ") {
+            seen += 1;
+        }
+    }
+}
+
+/// Every case of the manifest exists exactly once with exactly its documents, byte for byte.
+async fn assert_exactly_once(
+    server: &Server,
+    key: &str,
+    files: &HashMap<(String, String), Vec<u8>>,
+    report: &Value,
+) {
+    let admin = server.last_line(&[
+        "admin",
+        "create-token",
+        "--name",
+        &format!("check-{}", uuid::Uuid::new_v4().simple()),
+    ]);
+    let client = reqwest::Client::new();
+    let list: Value = client
+        .get(format!("{}/api/v1/cases?page=1", server.url()))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        list["cases"].as_array().unwrap().len(),
+        CASES,
+        "every case exactly once"
+    );
+    assert!(list["next_page"].is_null());
+    let mut documents = 0;
+    for case in report["cases"].as_array().unwrap() {
+        let reference = case["external_reference"].as_str().unwrap();
+        let view: Value = client
+            .get(format!(
+                "{}/api/v1/cases/{}",
+                server.url(),
+                case["case_id"].as_str().unwrap()
+            ))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(view["external_reference"], reference);
+        let held = view["documents"].as_array().unwrap();
+        assert_eq!(held.len(), DOCUMENTS_PER_CASE, "{view}");
+        let full: Value = client
+            .get(format!(
+                "{}/api/v1/cases/{}",
+                server.url(),
+                case["case_id"].as_str().unwrap()
+            ))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            full["documents"].as_array().unwrap().len(),
+            DOCUMENTS_PER_CASE,
+            "no stray document rows"
+        );
+        for doc in case["documents"].as_array().unwrap() {
+            let path = doc["path"].as_str().unwrap();
+            let stored = held
+                .iter()
+                .find(|h| h["client_document_id"] == doc["client_document_id"])
+                .unwrap_or_else(|| panic!("{reference} {path} missing"));
+            let bytes = client
+                .get(format!(
+                    "{}/api/v1/documents/{}/content",
+                    server.url(),
+                    stored["id"].as_str().unwrap()
+                ))
+                .bearer_auth(&admin)
+                .send()
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap();
+            assert!(
+                bytes.as_ref() == files[&(reference.to_owned(), path.to_owned())].as_slice(),
+                "{reference} {path} differs"
+            );
+            documents += 1;
+        }
+    }
+    assert_eq!(documents, CASES * DOCUMENTS_PER_CASE);
+    let verify = server.command().args(["audit", "verify"]).output().unwrap();
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+}
+
+fn summary(report: &Value, field: &str) -> u64 {
+    report["summary"][field].as_u64().unwrap()
+}
+
+#[tokio::test]
+async fn a_push_killed_part_way_and_run_again_stores_everything_exactly_once() {
+    let server = Server::start();
+    let key = server.last_line(&[
+        "partner",
+        "create-key",
+        "--name",
+        "embassy-a",
+        "--org",
+        "embassy-a",
+    ]);
+    assert!(key.starts_with("csk_"), "{key}");
+    let dir = tempfile::tempdir().unwrap();
+    let (manifest, files) = write_manifest(dir.path());
+
+    let (mut client, lines) = push_in_background(&server, &key, &manifest);
+    wait_for_uploads(&lines, 25);
+    client.kill().unwrap(); // SIGKILL: no chance to tidy up
+    client.wait().unwrap();
+
+    let (ok, report) = push_to_end(&server, &key, &manifest);
+    assert!(ok, "{report}");
+    assert_eq!(summary(&report, "documents_failed"), 0, "{report}");
+    assert!(
+        summary(&report, "documents_skipped") >= 25,
+        "the second run resumed: {report}"
+    );
+    assert!(summary(&report, "cases_existing") >= 1, "{report}");
+    assert_eq!(
+        summary(&report, "documents_uploaded") + summary(&report, "documents_skipped"),
+        (CASES * DOCUMENTS_PER_CASE) as u64
+    );
+    assert_exactly_once(&server, &key, &files, &report).await;
+
+    // A third run has nothing left to do.
+    let (ok, report) = push_to_end(&server, &key, &manifest);
+    assert!(ok);
+    assert_eq!(summary(&report, "documents_uploaded"), 0);
+    assert_eq!(summary(&report, "cases_created"), 0);
+}
+
+#[tokio::test]
+async fn a_push_through_a_server_restart_stores_everything_exactly_once() {
+    let mut server = Server::start();
+    let key = server.last_line(&[
+        "partner",
+        "create-key",
+        "--name",
+        "embassy-a",
+        "--org",
+        "embassy-a",
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let (manifest, files) = write_manifest(dir.path());
+
+    let (mut client, lines) = push_in_background(&server, &key, &manifest);
+    wait_for_uploads(&lines, 25);
+    server.kill(); // SIGKILL mid-upload
+    std::thread::sleep(Duration::from_millis(500));
+    server.spawn();
+    // The client retries through the outage and finishes on its own.
+    let status = client.wait().unwrap();
+    let output: Vec<String> = lines.iter().collect();
+    assert!(status.success(), "{}", output.join("\n"));
+    assert!(
+        output.iter().any(|l| l.contains("retrying")),
+        "{}",
+        output.join("\n")
+    );
+
+    let (ok, report) = push_to_end(&server, &key, &manifest);
+    assert!(ok, "{report}");
+    assert_eq!(
+        summary(&report, "documents_skipped"),
+        (CASES * DOCUMENTS_PER_CASE) as u64,
+        "{report}"
+    );
+    assert_exactly_once(&server, &key, &files, &report).await;
+}
+
+#[test]
+fn the_example_manifest_passes_its_check_and_a_bad_one_names_every_problem() {
+    let example =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/partner-manifest/manifest.json");
+    let out = binary()
+        .args([
+            "push",
+            "--server",
+            "http://127.0.0.1:9",
+            "--key",
+            "csk_unused",
+            "--dry-run",
+            "--json",
+        ])
+        .arg(&example)
+        .current_dir(tempfile::tempdir().unwrap().path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["summary"]["documents"], 5);
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("fake.pdf"), fixtures::exe()).unwrap();
+    std::fs::write(
+        dir.path().join("manifest.json"),
+        serde_json::to_vec(&json!({"cases": [
+            {"external_reference": "A", "full_name": "A", "email": "not-an-email", "service": "records_review",
+             "condition": "x", "sponsor_reference": "R", "documents": [{"path": "fake.pdf", "category": "report"},
+             {"path": "missing.pdf", "category": "report"}]},
+        ]}))
+        .unwrap(),
+    )
+    .unwrap();
+    let out = binary()
+        .args([
+            "push",
+            "--server",
+            "http://127.0.0.1:9",
+            "--key",
+            "csk_unused",
+            "--json",
+        ])
+        .arg(dir.path().join("manifest.json"))
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let codes: Vec<&str> = report["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        codes,
+        ["invalid-field", "content-mismatch", "invalid-field"],
+        "{report}"
+    );
+}
