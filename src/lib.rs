@@ -9,6 +9,7 @@ pub mod crypto;
 pub mod db;
 pub mod domain;
 pub mod http;
+pub mod imaging;
 pub mod intake;
 pub mod services;
 pub mod storage;

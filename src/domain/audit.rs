@@ -46,6 +46,7 @@ pub enum AuditAction {
     LinkDenied,
     LinkRevoked,
     OpinionUploaded,
+    DocumentPreviewed,
 }
 
 impl AuditAction {
@@ -60,6 +61,7 @@ impl AuditAction {
             Self::LinkDenied => "link.denied",
             Self::LinkRevoked => "link.revoked",
             Self::OpinionUploaded => "opinion.uploaded",
+            Self::DocumentPreviewed => "document.previewed",
         }
     }
 }

@@ -75,6 +75,12 @@ impl ObjectKey {
         Self(format!("cases/{case}/documents/{document}"))
     }
 
+    /// A rendered preview of a document, cached (sealed like the document) under a variant name
+    /// made of the rendering parameters.
+    pub fn preview(case: CaseId, document: DocumentId, variant: &str) -> Self {
+        Self(format!("cases/{case}/previews/{document}/{variant}"))
+    }
+
     /// Accepts only keys of the shapes this service generates.
     pub fn parse(raw: &str) -> Option<Self> {
         let parts: Vec<&str> = raw.split('/').collect();

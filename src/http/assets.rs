@@ -29,6 +29,11 @@ const ASSETS: &[Asset] = &[
         bytes: include_bytes!("../../static/form.js"),
     },
     Asset {
+        name: "viewer.js",
+        content_type: "text/javascript; charset=utf-8",
+        bytes: include_bytes!("../../static/viewer.js"),
+    },
+    Asset {
         name: "icon.svg",
         content_type: "image/svg+xml",
         bytes: include_bytes!("../../static/icon.svg"),

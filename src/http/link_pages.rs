@@ -8,6 +8,9 @@ use super::pages::{escape, layout};
 use crate::domain::LinkScope;
 use crate::services::cases::DocumentView;
 use crate::services::links::LiveLink;
+use crate::services::previews::Study;
+
+use super::assets;
 
 fn page(title: &str, body: &str) -> HttpResponse {
     HttpResponse::Ok()
@@ -63,6 +66,7 @@ pub fn case(
     live: &LiveLink,
     details: Option<&(String, String)>,
     documents: &[DocumentView],
+    studies: &[Study],
 ) -> HttpResponse {
     let mut body = format!("<h1>Case {}</h1>\n", escape(live.case.reference.as_str()));
     if let Some((name, condition)) = details {
@@ -96,6 +100,9 @@ pub fn case(
         }
         body.push_str("</tbody></table></section>\n");
     }
+    if !studies.is_empty() {
+        body.push_str(&viewer(live, studies));
+    }
     for (scope, action, field, title) in [
         (LinkScope::Upload, "documents", "report", "Add documents"),
         (
@@ -122,4 +129,72 @@ pub fn case(
         london(live.link.expires_at)
     );
     page(&format!("Case {}", live.case.reference.as_str()), &body)
+}
+
+/// The imaging section: studies → series with a thumbnail each, and the series viewer (driven by
+/// `static/viewer.js`; the series list is embedded as JSON data, which the CSP allows as it is
+/// never executed).
+fn viewer(live: &LiveLink, studies: &[Study]) -> String {
+    let token = escape(&live.token);
+    let mut out = String::from(
+        "<section aria-labelledby=\"imaging\"><h2 id=\"imaging\">Imaging</h2>\n\
+         <p class=\"banner\" role=\"note\">Previews are for orientation and are <strong>not of diagnostic quality</strong>.",
+    );
+    if live.allows(LinkScope::Download) {
+        out.push_str(" Download the original files above for diagnosis.");
+    }
+    out.push_str("</p>\n");
+    for (s, study) in studies.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "<h3>{}{}</h3><ul class=\"series-list\">",
+            escape(study.description.as_deref().unwrap_or("Study")),
+            study
+                .date
+                .as_deref()
+                .map_or_else(String::new, |d| format!(" · {}", escape(d)))
+        );
+        for (i, series) in study.series.iter().enumerate() {
+            let middle = &series.instances[series.instances.len() / 2];
+            let thumbnail = if middle.previewable {
+                format!(
+                    "<img src=\"/l/{token}/documents/{}/preview?size=128\" alt=\"\" width=\"128\" height=\"128\" loading=\"lazy\">",
+                    middle.document_id
+                )
+            } else {
+                String::new()
+            };
+            let _ = writeln!(
+                out,
+                "<li>{thumbnail}<button type=\"button\" data-study=\"{s}\" data-series=\"{i}\">{} {}: {} image{}</button></li>",
+                escape(series.modality.as_deref().unwrap_or("")),
+                escape(series.description.as_deref().unwrap_or("Series")),
+                series.instances.len(),
+                if series.instances.len() == 1 { "" } else { "s" },
+            );
+        }
+        out.push_str("</ul>\n");
+    }
+    let data = serde_json::to_string(studies)
+        .unwrap_or_else(|_| "[]".into())
+        .replace('<', "\\u003c");
+    let _ = write!(
+        out,
+        "<div id=\"viewer\" class=\"viewer\" hidden>\n\
+         <h3 id=\"viewer-title\"></h3>\n\
+         <p><label for=\"viewer-preset\">Window</label> <select id=\"viewer-preset\">\
+         <option value=\"auto\">From the file</option><option value=\"soft-tissue\">Soft tissue</option>\
+         <option value=\"lung\">Lung</option><option value=\"bone\">Bone</option><option value=\"brain\">Brain</option>\
+         <option value=\"abdomen\">Abdomen</option></select> \
+         <button type=\"button\" id=\"viewer-play\" hidden>Play frames</button> \
+         <button type=\"button\" id=\"viewer-close\">Close</button></p>\n\
+         <img id=\"viewer-image\" tabindex=\"0\" alt=\"\" class=\"viewer-image\">\n\
+         <p><label for=\"viewer-slider\">Image</label> <input id=\"viewer-slider\" type=\"range\" min=\"0\" max=\"0\" value=\"0\"> \
+         <span id=\"viewer-position\" aria-live=\"polite\"></span></p>\n\
+         <dl id=\"viewer-meta\" class=\"viewer-meta\"></dl>\n</div>\n\
+         <script type=\"application/json\" id=\"studies-data\">{data}</script>\n\
+         <script src=\"{}\" defer></script>\n</section>\n",
+        assets::url("viewer.js")
+    );
+    out
 }

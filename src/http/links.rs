@@ -15,10 +15,12 @@ use super::problem::ApiError;
 use super::rate_limit::RateLimiter;
 use super::requests::{receive_upload, request_fields};
 use crate::domain::{CaseId, DocumentCategory, DocumentId, LinkId, LinkScope};
+use crate::imaging::{self, OutputFormat, Preset, RenderRequest};
 use crate::intake::Field;
+use crate::services::cases::document_view;
 use crate::services::links::{self, LinkRequest, LiveLink};
 use crate::services::submit::Submission;
-use crate::services::{ServiceError, Services, documents};
+use crate::services::{ServiceError, Services, documents, previews};
 
 pub const SESSION_COOKIE: &str = "consilium_link";
 
@@ -259,14 +261,33 @@ pub async fn case(
                 Err(e)
             }
         })?;
-    let documents = if live.allows(LinkScope::View) {
-        live.documents(&services).await?
-    } else {
-        Vec::new()
-    };
     let details = live.clinical_details()?;
+    let (documents, studies) = if live.allows(LinkScope::View) {
+        let records = services
+            .repo
+            .case_documents(live.case.id)
+            .await
+            .map_err(ServiceError::from)?;
+        let documents = records
+            .iter()
+            .map(|d| document_view(&live.case_key, d))
+            .collect::<Result<Vec<_>, _>>()?;
+        let names = documents
+            .iter()
+            .map(|d| (d.id, d.filename.clone()))
+            .collect();
+        let studies = previews::studies(&live.case_key, &records, &names, details.is_some());
+        (documents, studies)
+    } else {
+        (Vec::new(), Vec::new())
+    };
     if prefers_html(req.headers()) {
-        return Ok(link_pages::case(&live, details.as_ref(), &documents));
+        return Ok(link_pages::case(
+            &live,
+            details.as_ref(),
+            &documents,
+            &studies,
+        ));
     }
     Ok(HttpResponse::Ok().json(json!({
         "reference": live.case.reference.as_str(),
@@ -279,6 +300,7 @@ pub async fn case(
         "expires_at": live.link.expires_at,
         "patient": details.as_ref().map(|(name, condition)| json!({"full_name": name, "condition": condition})),
         "documents": documents,
+        "studies": studies,
     })))
 }
 
@@ -377,4 +399,109 @@ pub async fn opinion(
     limits: web::Data<LinkLimits>,
 ) -> Result<HttpResponse, ApiError> {
     upload(req, payload, services, limits, LinkScope::Opinion).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PreviewQuery {
+    size: Option<u32>,
+    frame: Option<u32>,
+    preset: Option<String>,
+    wc: Option<f64>,
+    ww: Option<f64>,
+    format: Option<String>,
+}
+
+fn invalid(field: &str, message: &str) -> ServiceError {
+    ServiceError::InvalidField {
+        field: field.to_owned(),
+        message: message.to_owned(),
+    }
+}
+
+impl PreviewQuery {
+    fn render_request(&self) -> Result<RenderRequest, ServiceError> {
+        let size = self.size.unwrap_or(512);
+        if !(imaging::MIN_SIZE..=imaging::MAX_SIZE).contains(&size) {
+            return Err(invalid("size", "between 64 and 2048"));
+        }
+        let preset = match self.preset.as_deref() {
+            None => Preset::Auto,
+            Some(p) => Preset::parse(p).ok_or_else(|| {
+                invalid("preset", "auto, soft-tissue, lung, bone, brain or abdomen")
+            })?,
+        };
+        let window = match (self.wc, self.ww) {
+            (None, None) => None,
+            (Some(c), Some(w)) if c.is_finite() && w.is_finite() && w >= 1.0 => Some((c, w)),
+            _ => return Err(invalid("ww", "wc and ww go together; ww at least 1")),
+        };
+        let format = match self.format.as_deref() {
+            None => OutputFormat::Png,
+            Some(f) => OutputFormat::parse(f).ok_or_else(|| invalid("format", "png or jpeg"))?,
+        };
+        Ok(RenderRequest {
+            size,
+            frame: self.frame.unwrap_or(0),
+            preset,
+            window,
+            format,
+        })
+    }
+}
+
+/// `GET /l/{token}/documents/{document_id}/preview`: a rendered image (scope `view`).
+pub async fn preview(
+    req: HttpRequest,
+    query: web::Query<PreviewQuery>,
+    services: web::Data<Services>,
+    limits: web::Data<LinkLimits>,
+) -> Result<HttpResponse, ApiError> {
+    let live = match session(&req, &services, &limits).await? {
+        Ok(live) => live,
+        Err(redirect) => return Ok(redirect),
+    };
+    let client = super::client_address(&req);
+    live.require(&services, LinkScope::View, client.clone())
+        .await?;
+    let request = query.render_request()?;
+    let document: DocumentId = req
+        .match_info()
+        .get("document_id")
+        .and_then(|d| d.parse().ok())
+        .ok_or(ServiceError::NotFound)?;
+    let doc = services
+        .repo
+        .get_document(document)
+        .await
+        .map_err(ServiceError::from)?
+        .filter(|d| d.case_id == live.case.id)
+        .ok_or(ServiceError::NotFound)?;
+    let etag = previews::etag(&doc, &request);
+    let cache = "private, max-age=86400";
+    if req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag))
+    {
+        return Ok(HttpResponse::NotModified()
+            .insert_header((header::ETAG, etag))
+            .insert_header((header::CACHE_CONTROL, cache))
+            .finish());
+    }
+    let preview = previews::preview(
+        &services,
+        &live.case,
+        &live.case_key,
+        &doc,
+        request,
+        live.actor(),
+        client,
+    )
+    .await?;
+    Ok(HttpResponse::Ok()
+        .content_type(preview.media_type)
+        .insert_header((header::ETAG, etag))
+        .insert_header((header::CACHE_CONTROL, cache))
+        .body(preview.bytes))
 }

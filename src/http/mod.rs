@@ -157,6 +157,10 @@ fn routes(cfg: &mut web::ServiceConfig) {
             "/l/{token}/documents/{document_id}",
             web::get().to(links::download),
         )
+        .route(
+            "/l/{token}/documents/{document_id}/preview",
+            web::get().to(links::preview),
+        )
         .route("/l/{token}/opinion", web::post().to(links::opinion));
 }
 

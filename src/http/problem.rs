@@ -243,6 +243,7 @@ impl ApiError {
             E::Unavailable { .. } => "unavailable",
             E::RateLimited { .. } => "rate-limited",
             E::Forbidden => "forbidden",
+            E::NotPreviewable { .. } => "not-previewable",
             E::LinkExpired => "link-expired",
             E::LinkRevoked { .. } => "link-revoked",
             E::LinkUsedUp => "link-used-up",
@@ -326,6 +327,7 @@ impl ApiError {
                 ext("declared_sha256", json!(declared));
                 ext("sha256", json!(actual));
             }
+            E::NotPreviewable { reason } => ext("reason", json!(reason)),
             E::TooManyFiles { field, limit } => {
                 ext("field", json!(field));
                 ext("limit", json!(limit));

@@ -16,7 +16,6 @@ use ring::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::cases::document_view;
 use super::{ServiceError, Services};
 use crate::crypto::{CaseKey, decrypt_field, encrypt_field, sign_link_token, verify_link_token};
 use crate::db::{CaseRecord, LinkRecord};
@@ -322,20 +321,6 @@ impl LiveLink {
             .case(self.link.case_id)
             .link(self.link.id)
             .client(client)
-    }
-
-    /// The documents of the link's case, decrypted for display.
-    pub async fn documents(
-        &self,
-        services: &Services,
-    ) -> Result<Vec<super::cases::DocumentView>, ServiceError> {
-        services
-            .repo
-            .case_documents(self.case.id)
-            .await?
-            .iter()
-            .map(|d| document_view(&self.case_key, d))
-            .collect()
     }
 
     /// The patient's name and question, for the roles that need them.

@@ -8,6 +8,7 @@ pub mod documents;
 pub mod keys;
 pub mod links;
 pub mod partners;
+pub mod previews;
 pub mod submit;
 
 use std::sync::Arc;
@@ -58,6 +59,8 @@ pub enum ServiceError {
     NotFound,
     #[error("unauthorized")]
     Unauthorized,
+    #[error("not previewable: {reason}")]
+    NotPreviewable { reason: String },
     #[error("forbidden")]
     Forbidden,
     #[error("link expired")]
@@ -128,6 +131,8 @@ pub struct Services {
     pub calendar: WorkingCalendar,
     pub budget: UploadBudget,
     pub metrics: Metrics,
+    /// Bounds CPU-heavy rendering (DICOM decode, thumbnails) to the cores there are.
+    pub render_permits: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -173,6 +178,9 @@ impl Services {
             calendar,
             budget,
             metrics: Metrics::new(),
+            render_permits: std::sync::Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
+            )),
         })
     }
 

@@ -19,6 +19,7 @@ use crate::domain::{
     AuditAction, AuditActor, AuditEvent, AuditOutcome, CaseId, CaseStatus, ContactPreference,
     DocumentCategory, DocumentId, EmailAddress, ObjectKey, Reference, ServiceTier, Sponsor,
 };
+use crate::imaging;
 use crate::intake::{self, Field, Filename, IntakeError, Kind};
 use crate::storage::BlobStore;
 
@@ -48,6 +49,8 @@ struct StoredFile {
     object_key: ObjectKey,
     /// The archive this file was unpacked from.
     parent: Option<DocumentId>,
+    /// For DICOM: its index, sealed under the case key.
+    dicom_index_enc: Option<Vec<u8>>,
     /// Set when the file is acceptable only in the imaging tier (DICOM), with the error to give
     /// if the request turns out not to be for that tier.
     imaging_only: Option<ServiceError>,
@@ -254,10 +257,18 @@ impl Submission {
         let key = self.case_key.clone();
         let kek = self.services.keys.active_id().clone();
         let sealing_key = object_key.clone();
-        let (sha256, size, sealed) = tokio::task::spawn_blocking(move || {
+        let is_dicom = media_type == Kind::Dicom.media_type();
+        let (sha256, size, sealed, dicom_index_enc) = tokio::task::spawn_blocking(move || {
             let sha256 = hex::encode(digest::digest(&digest::SHA256, &bytes));
             let sealed = seal_blob(&key, &kek, sealing_key.as_str(), &bytes);
-            (sha256, bytes.len() as u64, sealed)
+            // The viewer groups DICOM by study and series: index it now, sealed like every
+            // personal field (the index holds the patient's name, ids and descriptions).
+            let dicom_index_enc = is_dicom
+                .then(|| imaging::index_dicom(&bytes).ok())
+                .flatten()
+                .and_then(|index| serde_json::to_vec(&index).ok())
+                .map(|json| encrypt_field(&key, &document_field_context(id, "dicom_index"), &json));
+            (sha256, bytes.len() as u64, sealed, dicom_index_enc)
         })
         .await
         .map_err(|e| ServiceError::Internal(format!("sealing task: {e}")))?;
@@ -278,6 +289,7 @@ impl Submission {
             object_key,
             parent,
             imaging_only,
+            dicom_index_enc,
         });
         Ok(id)
     }
@@ -422,7 +434,7 @@ impl Submission {
                 object_key: f.object_key.as_str().to_owned(),
                 created_at,
                 parent_id: f.parent,
-                dicom_index_enc: None,
+                dicom_index_enc: f.dicom_index_enc.clone(),
             })
             .collect()
     }

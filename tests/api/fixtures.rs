@@ -323,3 +323,170 @@ pub fn every_report_type() -> Vec<(&'static str, Vec<u8>)> {
         ),
     ]
 }
+
+/// One slice of a small CT series: signed 16-bit, rescale intercept −1024, 16 × 16, stored value at
+/// (x, y) = `base + x * 100` (so Hounsfield units run from `base − 1024` in steps of 100 across a
+/// row). All slices share the study and series; `instance` sets the instance number and UID.
+pub fn ct_slice(instance: u16, base: i16) -> Vec<u8> {
+    let mut obj = InMemDicomObject::new_empty();
+    let sop_instance = format!("1.2.826.0.1.3680043.10.5555.3.{instance}");
+    let put = |obj: &mut InMemDicomObject, tag, vr, value: PrimitiveValue| {
+        obj.put(DataElement::new(tag, vr, value));
+    };
+    put(
+        &mut obj,
+        tags::SOP_CLASS_UID,
+        VR::UI,
+        PrimitiveValue::from(uids::CT_IMAGE_STORAGE),
+    );
+    put(
+        &mut obj,
+        tags::SOP_INSTANCE_UID,
+        VR::UI,
+        PrimitiveValue::from(sop_instance.as_str()),
+    );
+    put(
+        &mut obj,
+        tags::STUDY_INSTANCE_UID,
+        VR::UI,
+        PrimitiveValue::from("1.2.826.0.1.3680043.10.5555.1"),
+    );
+    put(
+        &mut obj,
+        tags::SERIES_INSTANCE_UID,
+        VR::UI,
+        PrimitiveValue::from("1.2.826.0.1.3680043.10.5555.2"),
+    );
+    put(
+        &mut obj,
+        tags::PATIENT_NAME,
+        VR::PN,
+        PrimitiveValue::from("Quint^Amelia"),
+    );
+    put(&mut obj, tags::MODALITY, VR::CS, PrimitiveValue::from("CT"));
+    put(
+        &mut obj,
+        tags::STUDY_DESCRIPTION,
+        VR::LO,
+        PrimitiveValue::from("CT THORAX"),
+    );
+    put(
+        &mut obj,
+        tags::SERIES_DESCRIPTION,
+        VR::LO,
+        PrimitiveValue::from("Axial 5mm"),
+    );
+    put(
+        &mut obj,
+        tags::SERIES_NUMBER,
+        VR::IS,
+        PrimitiveValue::from("2"),
+    );
+    put(
+        &mut obj,
+        tags::INSTANCE_NUMBER,
+        VR::IS,
+        PrimitiveValue::from(instance.to_string()),
+    );
+    put(&mut obj, tags::ROWS, VR::US, PrimitiveValue::from(16_u16));
+    put(
+        &mut obj,
+        tags::COLUMNS,
+        VR::US,
+        PrimitiveValue::from(16_u16),
+    );
+    put(
+        &mut obj,
+        tags::BITS_ALLOCATED,
+        VR::US,
+        PrimitiveValue::from(16_u16),
+    );
+    put(
+        &mut obj,
+        tags::BITS_STORED,
+        VR::US,
+        PrimitiveValue::from(16_u16),
+    );
+    put(
+        &mut obj,
+        tags::HIGH_BIT,
+        VR::US,
+        PrimitiveValue::from(15_u16),
+    );
+    put(
+        &mut obj,
+        tags::PIXEL_REPRESENTATION,
+        VR::US,
+        PrimitiveValue::from(1_u16),
+    );
+    put(
+        &mut obj,
+        tags::SAMPLES_PER_PIXEL,
+        VR::US,
+        PrimitiveValue::from(1_u16),
+    );
+    put(
+        &mut obj,
+        tags::PHOTOMETRIC_INTERPRETATION,
+        VR::CS,
+        PrimitiveValue::from("MONOCHROME2"),
+    );
+    put(
+        &mut obj,
+        tags::RESCALE_INTERCEPT,
+        VR::DS,
+        PrimitiveValue::from("-1024"),
+    );
+    put(
+        &mut obj,
+        tags::RESCALE_SLOPE,
+        VR::DS,
+        PrimitiveValue::from("1"),
+    );
+    let pixels: Vec<i16> = (0..16 * 16).map(|i| base + (i % 16) * 100).collect();
+    put(
+        &mut obj,
+        tags::PIXEL_DATA,
+        VR::OW,
+        PrimitiveValue::I16(pixels.into()),
+    );
+    let file = obj
+        .with_meta(
+            FileMetaTableBuilder::new()
+                .transfer_syntax(uids::EXPLICIT_VR_LITTLE_ENDIAN)
+                .media_storage_sop_class_uid(uids::CT_IMAGE_STORAGE)
+                .media_storage_sop_instance_uid(sop_instance.as_str()),
+        )
+        .unwrap();
+    let mut out = Vec::new();
+    file.write_all(&mut out).unwrap();
+    out
+}
+
+/// A JPEG carrying an EXIF block with a GPS position (as phone photos do).
+pub fn jpeg_with_gps() -> Vec<u8> {
+    let jpeg = jpeg();
+    // TIFF header (little endian), IFD0 with one entry: GPSInfo pointer → GPS IFD with GPSLatitudeRef.
+    let mut tiff: Vec<u8> = b"II*\0".to_vec();
+    tiff.extend_from_slice(&8u32.to_le_bytes());
+    tiff.extend_from_slice(&1u16.to_le_bytes());
+    tiff.extend_from_slice(&0x8825u16.to_le_bytes()); // GPSInfo
+    tiff.extend_from_slice(&4u16.to_le_bytes()); // LONG
+    tiff.extend_from_slice(&1u32.to_le_bytes());
+    tiff.extend_from_slice(&26u32.to_le_bytes()); // offset of the GPS IFD
+    tiff.extend_from_slice(&0u32.to_le_bytes()); // no next IFD
+    tiff.extend_from_slice(&1u16.to_le_bytes());
+    tiff.extend_from_slice(&1u16.to_le_bytes()); // GPSLatitudeRef
+    tiff.extend_from_slice(&2u16.to_le_bytes()); // ASCII
+    tiff.extend_from_slice(&2u32.to_le_bytes());
+    tiff.extend_from_slice(b"N\0\0\0");
+    tiff.extend_from_slice(&0u32.to_le_bytes());
+    let mut app1 = b"Exif\0\0".to_vec();
+    app1.extend_from_slice(&tiff);
+    let mut out = jpeg[..2].to_vec(); // SOI
+    out.extend_from_slice(&[0xFF, 0xE1]);
+    out.extend_from_slice(&u16::try_from(app1.len() + 2).unwrap().to_be_bytes());
+    out.extend_from_slice(&app1);
+    out.extend_from_slice(&jpeg[2..]);
+    out
+}

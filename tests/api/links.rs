@@ -3,13 +3,16 @@
 
 use std::sync::Arc;
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
 use serde_json::{Value, json};
 
 use crate::fixtures;
 use crate::helpers::{TestApp, assert_problem, file, patient_form};
 
 /// A case with a PDF; returns (case id, document id).
-async fn case_with_pdf(app: &TestApp, pdf: Vec<u8>) -> (String, String) {
+pub(crate) async fn case_with_pdf(app: &TestApp, pdf: Vec<u8>) -> (String, String) {
     let response = app
         .post_request(patient_form().part("report", file("letter.pdf", pdf)))
         .await;
@@ -32,7 +35,7 @@ async fn issue(app: &TestApp, case: &str, body: Value) -> reqwest::Response {
 }
 
 /// Issues a link and returns (link id, path `/l/{token}`, passcode).
-async fn link(
+pub(crate) async fn link(
     app: &TestApp,
     case: &str,
     scopes: &[&str],
@@ -71,7 +74,7 @@ async fn open(app: &TestApp, path: &str, passcode: Option<&str>) -> reqwest::Res
 }
 
 /// Opens the link and returns the session cookie (`name=value`).
-async fn session(app: &TestApp, path: &str, passcode: Option<&str>) -> String {
+pub(crate) async fn session(app: &TestApp, path: &str, passcode: Option<&str>) -> String {
     let response = open(app, path, passcode).await;
     assert_eq!(response.status(), 303);
     assert_eq!(
@@ -88,7 +91,7 @@ async fn session(app: &TestApp, path: &str, passcode: Option<&str>) -> String {
     cookie.split(';').next().unwrap().to_owned()
 }
 
-async fn get_with(app: &TestApp, path: &str, cookie: &str) -> reqwest::Response {
+pub(crate) async fn get_with(app: &TestApp, path: &str, cookie: &str) -> reqwest::Response {
     app.client
         .get(format!("{}{path}", app.address))
         .header("cookie", cookie)
@@ -160,8 +163,6 @@ async fn forged_or_edited_tokens_are_not_found() {
     let (_, path, _) = link(&app, &case, &["view"], None, false).await;
     let token = path.trim_start_matches("/l/");
     let (payload, mac) = token.split_once('.').unwrap();
-    use base64::Engine;
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let mut raw = URL_SAFE_NO_PAD.decode(payload).unwrap();
     raw[23] = raw[23].wrapping_add(100); // a later expiry, same MAC
     let edited = format!("/l/{}.{mac}", URL_SAFE_NO_PAD.encode(&raw));

@@ -5,6 +5,7 @@ mod helpers;
 
 mod download;
 mod form;
+mod imaging;
 mod leakage;
 mod links;
 mod operations;

@@ -274,7 +274,7 @@ test('a complete request with a PDF and two real photos shows progress, then the
   assert.match(receiptText, /clinic-letter\.pdf/);
   assert.match(receiptText, /fundus-photo\.jpg\s+264 KB/);
   assert.match(receiptText, /launch-photo\.jpg/);
-  assert.match(receiptText, /An administrator will contact you by telephone by (the end of )?\w+day \d+ \w+ 20\d\d/);
+  assert.match(receiptText, /An administrator will contact you by telephone no later than (the end of )?\w+day \d+ \w+ 20\d\d/);
   assert.match(receiptText, /within five working days of payment/);
   assert.ok(!receiptText.includes(PATIENT.full_name) && !receiptText.includes(PATIENT.email), 'nothing personal on the receipt');
   assert.equal(await page.evaluate(() => document.activeElement.id), 'receipt-title', 'focus moves to the receipt');
@@ -436,7 +436,7 @@ test('without script, a refused post returns the form with the answers and the e
   assert.equal(done.status(), 201);
   const reference = (await page.textContent('.reference')).trim();
   await findCase(reference);
-  assert.match(await page.textContent('main'), /An administrator will contact you by email by/);
+  assert.match(await page.textContent('main'), /An administrator will contact you by email no later than/);
   await page.context().close();
 });
 

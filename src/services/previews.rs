@@ -1,0 +1,297 @@
+//! Previews: documents rendered to PNG or JPEG for the viewer (DICOM with windowing, photos with
+//! their orientation applied and metadata stripped). Rendering runs on the blocking pool behind a
+//! semaphore with a time limit; results are cached sealed under the case key, beside the document,
+//! under a variant name made of the parameters.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::TryStreamExt;
+use ring::digest;
+use serde::Serialize;
+
+use super::submit::document_field_context;
+use super::{ServiceError, Services};
+use crate::crypto::{BlobOpener, CaseKey, decrypt_field, open_blob, seal_blob};
+use crate::db::{CaseRecord, DocumentRecord};
+use crate::domain::{AuditAction, AuditActor, AuditEvent, AuditOutcome, DocumentId, ObjectKey};
+use crate::imaging::{self, DicomIndex, ImagingError, Limits, RenderRequest};
+use crate::storage::StorageError;
+
+/// How long one rendering may take before the request gives up on it.
+const RENDER_TIME_LIMIT: Duration = Duration::from_secs(30);
+
+pub struct Preview {
+    pub bytes: Bytes,
+    pub media_type: &'static str,
+}
+
+enum Renderer {
+    Dicom,
+    Photo,
+}
+
+fn renderer(doc: &DocumentRecord) -> Result<Renderer, ServiceError> {
+    match doc.media_type.as_str() {
+        "application/dicom" => Ok(Renderer::Dicom),
+        "image/jpeg" | "image/png" | "image/gif" | "image/bmp" | "image/tiff" => {
+            Ok(Renderer::Photo)
+        }
+        other => Err(ServiceError::NotPreviewable {
+            reason: format!("a {other} document has no image to show"),
+        }),
+    }
+}
+
+/// The preview's entity tag: the document's content hash and the variant, so it never goes stale.
+pub fn etag(doc: &DocumentRecord, request: &RenderRequest) -> String {
+    let mut ctx = digest::Context::new(&digest::SHA256);
+    ctx.update(doc.sha256.as_bytes());
+    ctx.update(request.variant_key().as_bytes());
+    format!("\"{}\"", &hex::encode(ctx.finish())[..32])
+}
+
+fn imaging_error(e: ImagingError) -> ServiceError {
+    match e {
+        ImagingError::FrameOutOfRange { frames } => ServiceError::InvalidField {
+            field: "frame".into(),
+            message: format!("this object has {frames} frame(s), numbered from 0"),
+        },
+        ImagingError::NotPreviewable { reason }
+        | ImagingError::TooLarge { reason }
+        | ImagingError::Malformed { reason } => ServiceError::NotPreviewable { reason },
+    }
+}
+
+/// Reads and verifies a whole document (previews need all of it).
+async fn plaintext(
+    services: &Services,
+    key: &CaseKey,
+    doc: &DocumentRecord,
+) -> Result<Vec<u8>, ServiceError> {
+    let object_key = ObjectKey::parse(&doc.object_key)
+        .ok_or_else(|| ServiceError::Internal("stored object key does not parse".into()))?;
+    let mut stream = match services.blobs.get(&object_key).await {
+        Ok(stream) => stream,
+        Err(StorageError::NotFound) => return Err(ServiceError::Integrity),
+        Err(e) => return Err(e.into()),
+    };
+    let mut opener = BlobOpener::new(key, object_key.as_str());
+    let mut out = Vec::with_capacity(usize::try_from(doc.size).unwrap_or(0));
+    while let Some(chunk) = stream.try_next().await? {
+        out.extend(opener.push(&chunk).map_err(|_| ServiceError::Integrity)?);
+    }
+    out.extend(opener.finish().map_err(|_| ServiceError::Integrity)?);
+    Ok(out)
+}
+
+/// Renders (or fetches from the cache) a preview of `doc`, and audits the access.
+pub async fn preview(
+    services: &Services,
+    case: &CaseRecord,
+    key: &CaseKey,
+    doc: &DocumentRecord,
+    request: RenderRequest,
+    actor: AuditActor,
+    client: Option<String>,
+) -> Result<Preview, ServiceError> {
+    let kind = renderer(doc)?;
+    let cache_key = ObjectKey::preview(case.id, doc.id, &request.variant_key());
+    let media_type = request.format.media_type();
+    let cached = match services.blobs.get(&cache_key).await {
+        Ok(stream) => {
+            let sealed: Vec<u8> = stream
+                .try_fold(Vec::new(), |mut acc, chunk| async move {
+                    acc.extend_from_slice(&chunk);
+                    Ok(acc)
+                })
+                .await?;
+            // A cached preview that does not verify is rendered again (and replaced).
+            open_blob(key, cache_key.as_str(), &sealed).ok()
+        }
+        Err(StorageError::NotFound) => None,
+        Err(e) => return Err(e.into()),
+    };
+    let bytes = if let Some(bytes) = cached {
+        bytes
+    } else {
+        let source = plaintext(services, key, doc).await?;
+        let limits = Limits {
+            max_pixels: services.settings.intake.max_pixels,
+            max_voxels: services.settings.intake.max_dicom_voxels,
+        };
+        let permit = services
+            .render_permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| ServiceError::Internal("render semaphore closed".into()))?;
+        let render = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            match kind {
+                Renderer::Dicom => imaging::render_dicom(&source, &request, &limits),
+                Renderer::Photo => imaging::render_image(&source, &request, &limits),
+            }
+        });
+        let rendered = tokio::time::timeout(RENDER_TIME_LIMIT, render)
+            .await
+            .map_err(|_| ServiceError::NotPreviewable {
+                reason: "rendering took too long".into(),
+            })?
+            .map_err(|e| ServiceError::Internal(format!("render task: {e}")))?
+            .map_err(imaging_error)?;
+        let sealed = seal_blob(
+            key,
+            services.keys.active_id(),
+            cache_key.as_str(),
+            &rendered.bytes,
+        );
+        if let Err(e) = services.blobs.put(&cache_key, Bytes::from(sealed)).await {
+            tracing::warn!(document_id = %doc.id, error = %e, "could not cache a preview");
+        }
+        rendered.bytes
+    };
+    let event = AuditEvent::new(actor, AuditAction::DocumentPreviewed, AuditOutcome::Success)
+        .case(case.id)
+        .document(doc.id)
+        .client(client);
+    services.repo.append_audit(&event).await?;
+    Ok(Preview {
+        bytes: Bytes::from(bytes),
+        media_type,
+    })
+}
+
+/// One DICOM instance in the viewer's tree.
+#[derive(Clone, Debug, Serialize)]
+pub struct Instance {
+    pub document_id: DocumentId,
+    pub filename: String,
+    pub instance_number: Option<i32>,
+    pub frames: u32,
+    pub rows: Option<u32>,
+    pub columns: Option<u32>,
+    pub sop_class_uid: Option<String>,
+    pub transfer_syntax: String,
+    pub photometric_interpretation: Option<String>,
+    pub previewable: bool,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Series {
+    pub series_instance_uid: String,
+    pub series_number: Option<i32>,
+    pub description: Option<String>,
+    pub modality: Option<String>,
+    pub body_part: Option<String>,
+    pub date: Option<String>,
+    pub instances: Vec<Instance>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Study {
+    pub study_instance_uid: String,
+    pub description: Option<String>,
+    pub date: Option<String>,
+    /// Patient fields as the DICOM files give them (for clinicians' links only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patient: Option<DicomPatient>,
+    pub series: Vec<Series>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct DicomPatient {
+    pub name: Option<String>,
+    pub id: Option<String>,
+    pub birth_date: Option<String>,
+}
+
+/// Series of one study by UID: the first instance's index (for labels) and the instances.
+type SeriesMap = BTreeMap<String, (DicomIndex, Vec<Instance>)>;
+
+/// Groups a case's DICOM documents into studies → series → instances (sorted by series and
+/// instance number). `filenames` maps document ids to their display names.
+pub fn studies(
+    key: &CaseKey,
+    documents: &[DocumentRecord],
+    filenames: &BTreeMap<DocumentId, String>,
+    with_patient: bool,
+) -> Vec<Study> {
+    let mut by_study: BTreeMap<String, (DicomIndex, SeriesMap)> = BTreeMap::new();
+    for doc in documents {
+        let Some(sealed) = &doc.dicom_index_enc else {
+            continue;
+        };
+        let Some(index) =
+            decrypt_field(key, &document_field_context(doc.id, "dicom_index"), sealed)
+                .ok()
+                .and_then(|json| serde_json::from_slice::<DicomIndex>(&json).ok())
+        else {
+            continue;
+        };
+        let study_uid = index
+            .study_instance_uid
+            .clone()
+            .unwrap_or_else(|| "unknown".into());
+        let series_uid = index
+            .series_instance_uid
+            .clone()
+            .unwrap_or_else(|| "unknown".into());
+        let instance = Instance {
+            document_id: doc.id,
+            filename: filenames.get(&doc.id).cloned().unwrap_or_default(),
+            instance_number: index.instance_number,
+            frames: index.frames,
+            rows: index.rows,
+            columns: index.columns,
+            sop_class_uid: index.sop_class_uid.clone(),
+            transfer_syntax: index.transfer_syntax.clone(),
+            photometric_interpretation: index.photometric_interpretation.clone(),
+            previewable: index.has_pixel_data,
+        };
+        let study = by_study
+            .entry(study_uid)
+            .or_insert_with(|| (index.clone(), BTreeMap::new()));
+        study
+            .1
+            .entry(series_uid)
+            .or_insert_with(|| (index.clone(), Vec::new()))
+            .1
+            .push(instance);
+    }
+    by_study
+        .into_iter()
+        .map(|(study_uid, (first, series))| {
+            let mut series: Vec<Series> = series
+                .into_iter()
+                .map(|(series_uid, (s, mut instances))| {
+                    instances.sort_by_key(|i| {
+                        (i.instance_number.unwrap_or(i32::MAX), i.filename.clone())
+                    });
+                    Series {
+                        series_instance_uid: series_uid,
+                        series_number: s.series_number,
+                        description: s.series_description,
+                        modality: s.modality,
+                        body_part: s.body_part,
+                        date: s.series_date,
+                        instances,
+                    }
+                })
+                .collect();
+            series.sort_by_key(|s| s.series_number.unwrap_or(i32::MAX));
+            Study {
+                study_instance_uid: study_uid,
+                description: first.study_description.clone(),
+                date: first.study_date.clone(),
+                patient: with_patient.then(|| DicomPatient {
+                    name: first.patient_name.clone(),
+                    id: first.patient_id.clone(),
+                    birth_date: first.patient_birth_date.clone(),
+                }),
+                series,
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,250 @@
+//! Imaging through links: a zipped DICOM series without extensions shows as one study with its
+//! series in order; previews are windowed as asked (checked by pixel values), cached with an ETag,
+//! audited; photos lose their metadata; documents without an image are `not-previewable`.
+
+use serde_json::Value;
+
+use crate::fixtures;
+use crate::helpers::{TestApp, assert_problem, file, form_with};
+use crate::links::{get_with, link, session};
+
+/// The DICOM linear VOI function (PS3.3 C.11.2.1.2), as an independent check of the renderer.
+fn window(value: f64, center: f64, width: f64) -> f64 {
+    let low = center - 0.5 - (width - 1.0) / 2.0;
+    let high = center - 0.5 + (width - 1.0) / 2.0;
+    if value <= low {
+        0.0
+    } else if value > high {
+        255.0
+    } else {
+        ((value - (center - 0.5)) / (width - 1.0) + 0.5) * 255.0
+    }
+}
+
+/// A case for the imaging tier with a zip of five CT slices (no extensions, shuffled order).
+async fn ct_case(app: &TestApp) -> String {
+    let slices: Vec<(String, Vec<u8>)> = [3u16, 1, 5, 2, 4]
+        .iter()
+        .map(|n| (format!("DICOM/IM{n:04}"), fixtures::ct_slice(*n, 1024)))
+        .collect();
+    let entries: Vec<(&str, &[u8])> = slices
+        .iter()
+        .map(|(n, b)| (n.as_str(), b.as_slice()))
+        .collect();
+    let form = form_with(&[("service", "records_and_images_review")])
+        .part("image", file("cd-export.zip", fixtures::zip_of(&entries)))
+        .part("image", file("phone.jpg", fixtures::jpeg_with_gps()))
+        .part("report", file("letter.pdf", fixtures::pdf()));
+    let response = app.post_request(form).await;
+    assert_eq!(response.status(), 201);
+    let receipt: Value = response.json().await.unwrap();
+    assert_eq!(
+        receipt["documents"].as_array().unwrap().len(),
+        3,
+        "members are not listed on the receipt"
+    );
+    receipt["case_id"].as_str().unwrap().to_owned()
+}
+
+fn grey(png: &[u8], x: u32, y: u32) -> f64 {
+    let img = image::load_from_memory(png).unwrap().to_luma8();
+    f64::from(img.get_pixel(x, y).0[0])
+}
+
+#[tokio::test]
+async fn a_zipped_series_without_extensions_is_one_study_in_instance_order() {
+    let app = TestApp::spawn().await;
+    let case = ct_case(&app).await;
+    let (_, path, _) = link(&app, &case, &["view"], None, false).await;
+    let cookie = session(&app, &path, None).await;
+    let summary: Value = get_with(&app, &format!("{path}/case"), &cookie)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let studies = summary["studies"].as_array().unwrap();
+    assert_eq!(studies.len(), 1, "{summary}");
+    assert_eq!(studies[0]["description"], "CT THORAX");
+    assert_eq!(
+        studies[0]["patient"]["name"], "Quint^Amelia",
+        "clinicians see the DICOM patient"
+    );
+    let series = studies[0]["series"].as_array().unwrap();
+    assert_eq!(series.len(), 1);
+    assert_eq!(series[0]["modality"], "CT");
+    let numbers: Vec<i64> = series[0]["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["instance_number"].as_i64().unwrap())
+        .collect();
+    assert_eq!(numbers, [1, 2, 3, 4, 5]);
+    let page = app
+        .client
+        .get(format!("{}{path}/case", app.address))
+        .header("cookie", &cookie)
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("not of diagnostic quality") && page.contains("viewer.js"),
+        "{page}"
+    );
+}
+
+#[tokio::test]
+async fn presets_window_the_ct_as_asked_and_previews_are_cached_and_audited() {
+    let app = TestApp::spawn().await;
+    let case = ct_case(&app).await;
+    let (_, path, _) = link(&app, &case, &["view"], None, false).await;
+    let cookie = session(&app, &path, None).await;
+    let summary: Value = get_with(&app, &format!("{path}/case"), &cookie)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let slice = summary["studies"][0]["series"][0]["instances"][0]["document_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let preview = |query: &str| {
+        let url = format!("{}{path}/documents/{slice}/preview?{query}", app.address);
+        let request = app.client.get(url).header("cookie", cookie.clone());
+        async move { request.send().await.unwrap() }
+    };
+
+    let lung = preview("preset=lung").await;
+    assert_eq!(lung.status(), 200);
+    assert_eq!(lung.headers()["content-type"], "image/png");
+    assert_eq!(lung.headers()["cache-control"], "private, max-age=86400");
+    let etag = lung.headers()["etag"].to_str().unwrap().to_owned();
+    let lung = lung.bytes().await.unwrap();
+    let bone = preview("preset=bone").await.bytes().await.unwrap();
+    let explicit = preview("wc=250&ww=500").await.bytes().await.unwrap();
+    // Column x holds x * 100 HU.
+    for x in [0u32, 3, 5, 9, 14] {
+        let hu = f64::from(x) * 100.0;
+        assert!(
+            (grey(&lung, x, 7) - window(hu, -600.0, 1500.0)).abs() <= 2.0,
+            "lung at {hu} HU"
+        );
+        assert!(
+            (grey(&bone, x, 7) - window(hu, 400.0, 1800.0)).abs() <= 2.0,
+            "bone at {hu} HU"
+        );
+        assert!(
+            (grey(&explicit, x, 7) - window(hu, 250.0, 500.0)).abs() <= 2.0,
+            "explicit at {hu} HU"
+        );
+    }
+    assert!(
+        (grey(&lung, 0, 0) - grey(&bone, 0, 0)).abs() > 100.0,
+        "presets differ"
+    );
+
+    // The same variant again: the client's copy is current; the server cached it sealed.
+    let again = app
+        .client
+        .get(format!(
+            "{}{path}/documents/{slice}/preview?preset=lung",
+            app.address
+        ))
+        .header("cookie", &cookie)
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304);
+    let cached: Vec<String> = app
+        .stored_keys()
+        .await
+        .into_iter()
+        .filter(|k| k.contains("/previews/"))
+        .collect();
+    assert_eq!(cached.len(), 3, "{cached:?}");
+    let audited = app.services.repo.audit_records(None).await.unwrap();
+    assert_eq!(
+        audited
+            .iter()
+            .filter(|r| r.action == "document.previewed")
+            .count(),
+        3
+    );
+
+    let jpeg = preview("preset=bone&format=jpeg&size=64").await;
+    assert_eq!(jpeg.headers()["content-type"], "image/jpeg");
+    for (query, field) in [
+        ("size=10", "size"),
+        ("preset=sepia", "preset"),
+        ("wc=40", "ww"),
+        ("frame=3", "frame"),
+    ] {
+        let problem = assert_problem(preview(query).await, 422, "invalid-field").await;
+        assert_eq!(problem["field"], field, "{query}");
+    }
+}
+
+#[tokio::test]
+async fn a_photo_preview_carries_no_exif_or_gps_and_a_pdf_is_not_previewable() {
+    let app = TestApp::spawn().await;
+    let case = ct_case(&app).await;
+    let (_, path, _) = link(&app, &case, &["view"], None, false).await;
+    let cookie = session(&app, &path, None).await;
+    let summary: Value = get_with(&app, &format!("{path}/case"), &cookie)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let by_name = |name: &str| {
+        summary["documents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["filename"] == name)
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let original = fixtures::jpeg_with_gps();
+    assert!(
+        original.windows(4).any(|w| w == b"Exif"),
+        "the fixture has EXIF"
+    );
+    for format in ["png", "jpeg"] {
+        let photo = get_with(
+            &app,
+            &format!(
+                "{path}/documents/{}/preview?format={format}",
+                by_name("phone.jpg")
+            ),
+            &cookie,
+        )
+        .await;
+        assert_eq!(photo.status(), 200);
+        let bytes = photo.bytes().await.unwrap();
+        assert!(
+            !bytes.windows(4).any(|w| w == b"Exif"),
+            "EXIF survived in the {format} preview"
+        );
+        assert!(image::load_from_memory(&bytes).is_ok());
+    }
+    let pdf = get_with(
+        &app,
+        &format!("{path}/documents/{}/preview", by_name("letter.pdf")),
+        &cookie,
+    )
+    .await;
+    let problem = assert_problem(pdf, 422, "not-previewable").await;
+    assert!(
+        problem["reason"]
+            .as_str()
+            .unwrap()
+            .contains("application/pdf"),
+        "{problem}"
+    );
+}
