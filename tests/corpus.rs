@@ -1,0 +1,165 @@
+//! The DICOM conformance corpus (pydicom's test files, fetched by `scripts/fetch-dicom-corpus`):
+//! every file goes through the intake rules for the imaging tier and, if accepted, is rendered as a
+//! preview. Each must either render or be refused with a stated reason; none may panic or hang.
+//! Prints a table (file, transfer syntax, photometric, result, time) and a summary per transfer
+//! syntax. Needs the corpus on disk, so it is `ignore`d for plain `cargo test` and run by `.ci/run`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use consilium::imaging::{self, Limits, RenderRequest};
+use consilium::intake::{self, Field, Filename, Policy};
+
+const TIME_LIMIT: Duration = Duration::from_secs(30);
+
+struct Row {
+    file: String,
+    transfer_syntax: String,
+    photometric: String,
+    result: String,
+    rendered: bool,
+    millis: u128,
+}
+
+fn examine(file: String, bytes: Vec<u8>) -> Row {
+    let started = Instant::now();
+    let index = imaging::index_dicom(&bytes).ok();
+    let transfer_syntax = index
+        .as_ref()
+        .map_or("?".into(), |i| i.transfer_syntax.clone());
+    let photometric = index
+        .as_ref()
+        .and_then(|i| i.photometric_interpretation.clone())
+        .unwrap_or_else(|| "-".into());
+    let policy = Policy {
+        allow_dicom: true,
+        ..Policy::default()
+    };
+    let name = Filename::parse("corpus.dcm").expect("a valid name");
+    let (result, rendered) = match intake::inspect(Field::Image, &name, &bytes, &policy) {
+        Err(e) => (format!("refused at intake: {e}"), false),
+        Ok(_) => {
+            let request = RenderRequest {
+                size: 256,
+                ..RenderRequest::default()
+            };
+            match imaging::render_dicom(&bytes, &request, &Limits::default()) {
+                Ok(r) => (format!("rendered {}x{}", r.width, r.height), true),
+                Err(e) => (format!("{}: {e}", e.kind()), false),
+            }
+        }
+    };
+    Row {
+        file,
+        transfer_syntax,
+        photometric,
+        result,
+        rendered,
+        millis: started.elapsed().as_millis(),
+    }
+}
+
+#[test]
+#[ignore = "needs the corpus from scripts/fetch-dicom-corpus; run by .ci/run"]
+fn every_corpus_file_renders_or_is_refused_with_a_reason() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/dicom-corpus");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| {
+            panic!(
+                "{}: {e}; run scripts/fetch-dicom-corpus first",
+                dir.display()
+            )
+        })
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().is_some_and(|n| n != ".version"))
+        .collect();
+    files.sort();
+    assert!(files.len() > 100, "the corpus has {} files", files.len());
+
+    let mut rows = Vec::new();
+    for path in files {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let bytes = std::fs::read(&path).unwrap();
+        let (tx, rx) = mpsc::channel();
+        let file = name.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(examine(file, bytes));
+        });
+        match rx.recv_timeout(TIME_LIMIT) {
+            Ok(row) => rows.push(row),
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                panic!("{name}: no answer within {TIME_LIMIT:?}")
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => panic!("{name}: panicked"),
+        }
+    }
+
+    println!(
+        "\n{:<52} {:<24} {:<14} {:>7}  result",
+        "file", "transfer syntax", "photometric", "ms"
+    );
+    for row in &rows {
+        println!(
+            "{:<52} {:<24} {:<14} {:>7}  {}",
+            row.file, row.transfer_syntax, row.photometric, row.millis, row.result
+        );
+        assert!(
+            row.rendered || row.result.len() > 20,
+            "{}: refused without a reason",
+            row.file
+        );
+    }
+    let mut by_syntax: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    for row in &rows {
+        let entry = by_syntax.entry(row.transfer_syntax.as_str()).or_default();
+        if row.rendered {
+            entry.0 += 1;
+        } else {
+            entry.1 += 1;
+        }
+    }
+    println!(
+        "\n{:<24} {:>8} {:>8}",
+        "transfer syntax", "rendered", "refused"
+    );
+    for (syntax, (ok, refused)) in &by_syntax {
+        println!("{syntax:<24} {ok:>8} {refused:>8}");
+    }
+    let mut times: Vec<u128> = rows
+        .iter()
+        .filter(|r| r.rendered)
+        .map(|r| r.millis)
+        .collect();
+    times.sort_unstable();
+    let rendered = times.len();
+    if rendered > 0 {
+        println!(
+            "\nrendered {rendered} of {} files; render time median {} ms, 95th percentile {} ms",
+            rows.len(),
+            times[rendered / 2],
+            times[(rendered * 95 / 100).min(rendered - 1)]
+        );
+    }
+    // Regressions: these render today (one per transfer syntax and photometric family).
+    for must in [
+        "CT_small.dcm",
+        "MR_small_implicit.dcm",
+        "MR_small_bigendian.dcm",
+        "image_dfl.dcm",
+        "MR_small_RLE.dcm",
+        "SC_rgb_rle_16bit_2frame.dcm",
+        "SC_rgb_jpeg_dcmtk.dcm",
+        "SC_rgb_jpeg_gdcm.dcm",
+        "MR_small_jp2klossless.dcm",
+        "JPEG2000.dcm",
+        "examples_palette.dcm",
+        "SC_ybr_full_422_uncompressed.dcm",
+    ] {
+        assert!(
+            rows.iter().any(|r| r.file == must && r.rendered),
+            "{must} no longer renders"
+        );
+    }
+}
