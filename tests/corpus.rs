@@ -23,9 +23,9 @@ struct Row {
     millis: u128,
 }
 
-fn examine(file: String, bytes: Vec<u8>) -> Row {
+fn examine(file: String, bytes: &[u8]) -> Row {
     let started = Instant::now();
-    let index = imaging::index_dicom(&bytes).ok();
+    let index = imaging::index_dicom(bytes).ok();
     let transfer_syntax = index
         .as_ref()
         .map_or("?".into(), |i| i.transfer_syntax.clone());
@@ -38,17 +38,16 @@ fn examine(file: String, bytes: Vec<u8>) -> Row {
         ..Policy::default()
     };
     let name = Filename::parse("corpus.dcm").expect("a valid name");
-    let (result, rendered) = match intake::inspect(Field::Image, &name, &bytes, &policy) {
-        Err(e) => (format!("refused at intake: {e}"), false),
-        Ok(_) => {
-            let request = RenderRequest {
-                size: 256,
-                ..RenderRequest::default()
-            };
-            match imaging::render_dicom(&bytes, &request, &Limits::default()) {
-                Ok(r) => (format!("rendered {}x{}", r.width, r.height), true),
-                Err(e) => (format!("{}: {e}", e.kind()), false),
-            }
+    let (result, rendered) = if let Err(e) = intake::inspect(Field::Image, &name, bytes, &policy) {
+        (format!("refused at intake: {e}"), false)
+    } else {
+        let request = RenderRequest {
+            size: 256,
+            ..RenderRequest::default()
+        };
+        match imaging::render_dicom(bytes, &request, &Limits::default()) {
+            Ok(r) => (format!("rendered {}x{}", r.width, r.height), true),
+            Err(e) => (format!("{}: {e}", e.kind()), false),
         }
     };
     Row {
@@ -85,7 +84,7 @@ fn every_corpus_file_renders_or_is_refused_with_a_reason() {
         let (tx, rx) = mpsc::channel();
         let file = name.clone();
         std::thread::spawn(move || {
-            let _ = tx.send(examine(file, bytes));
+            let _ = tx.send(examine(file, &bytes));
         });
         match rx.recv_timeout(TIME_LIMIT) {
             Ok(row) => rows.push(row),
