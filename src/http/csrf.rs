@@ -6,13 +6,14 @@
 //!   `action` query `csrf_token`, and `data-csrf-token` for the script, which sends it as
 //!   `X-CSRF-Token`). The key is derived from the key ring (`derive_subkey("csrf")`); the token is
 //!   checked in constant time.
-//! - A request that comes from a browser (it carries `Origin`, `Sec-Fetch-Site`, `Sec-Fetch-Mode` or
-//!   the cookie) must carry a valid token for its cookie, `Sec-Fetch-Site` (when sent) must be
+//! - A request that comes from a browser (it carries `Origin`, `Sec-Fetch-Site` or the cookie) must
+//!   carry a valid token for its cookie, `Sec-Fetch-Site` (when sent) must be
 //!   `same-origin`, and `Origin` (when sent and not `null`) must be `server.public_url`'s origin or
 //!   match the `Host` it was sent to. (Pages send `Referrer-Policy: no-referrer`, under which
 //!   browsers send `Origin: null` even for same-origin posts.) Else 403 `forbidden`.
 //! - A request with none of those (curl, scripts, partner tools) is not a browser being steered by
-//!   another site, and the API contract stands for it unchanged.
+//!   another site, and the API contract stands for it unchanged. (`Sec-Fetch-Mode` alone is no sign:
+//!   Node's `fetch` sends it.)
 //! - Every submission, browser or not, takes a token from a per-address bucket
 //!   (`form.submission_burst`, `form.submissions_per_minute`): beyond it, 429 `rate-limited`.
 
@@ -192,7 +193,6 @@ impl FormGuard {
         let h = req.headers();
         h.contains_key(header::ORIGIN)
             || h.contains_key("sec-fetch-site")
-            || h.contains_key("sec-fetch-mode")
             || req.cookie(self.cookie_name()).is_some()
     }
 

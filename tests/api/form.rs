@@ -189,6 +189,12 @@ async fn clients_that_are_not_browsers_need_no_cookie_or_token() {
         .post_request(patient_form().part("report", file("letter.pdf", fixtures::pdf())))
         .await;
     assert_eq!(response.status(), 201);
+    // Node's `fetch` sends `Sec-Fetch-Mode: cors` (and no `Origin` or `Sec-Fetch-Site`).
+    let mut headers = HeaderMap::new();
+    headers.insert("sec-fetch-mode", HeaderValue::from_static("cors"));
+    headers.insert("accept", HeaderValue::from_static("*/*"));
+    let response = post(&app, "/api/v1/requests", headers, patient_form()).await;
+    assert_eq!(response.status(), 201);
 }
 
 #[tokio::test]
