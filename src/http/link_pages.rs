@@ -24,6 +24,12 @@ fn london(at: chrono::DateTime<chrono::Utc>) -> String {
         .to_string()
 }
 
+fn london_short(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.with_timezone(&chrono_tz::Europe::London)
+        .format("%-d %b %Y %H:%M")
+        .to_string()
+}
+
 fn human_size(bytes: u64) -> String {
     #[allow(clippy::cast_precision_loss)]
     let b = bytes as f64;
@@ -91,11 +97,11 @@ pub fn case(
             };
             let _ = writeln!(
                 body,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{action}</td></tr>",
+                "<tr><td>{}</td><td>{}</td><td class=\"nowrap\">{}</td><td>{}</td><td>{action}</td></tr>",
                 escape(&d.filename),
                 d.category.as_str(),
                 human_size(d.size),
-                london(d.received_at),
+                london_short(d.received_at),
             );
         }
         body.push_str("</tbody></table></section>\n");

@@ -52,13 +52,15 @@ impl LinkLimits {
     }
 }
 
-/// Refuses a state-changing request that a browser sent from another origin.
+/// Refuses a state-changing request that a browser sent from another site. Pages are sent with
+/// `Referrer-Policy: no-referrer`, under which browsers send `Origin: null` even for same-origin
+/// posts, so `Sec-Fetch-Site` decides when present and a `null` origin alone proves nothing.
 fn same_origin(req: &HttpRequest, services: &Services) -> Result<(), ServiceError> {
-    let Some(origin) = req
-        .headers()
-        .get(header::ORIGIN)
-        .and_then(|o| o.to_str().ok())
-    else {
+    let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
+    if header("sec-fetch-site").is_some_and(|site| !matches!(site, "same-origin" | "none")) {
+        return Err(ServiceError::Forbidden);
+    }
+    let Some(origin) = header("origin").filter(|o| *o != "null") else {
         return Ok(());
     };
     let public = services.settings.server.public_url.trim_end_matches('/');

@@ -36,6 +36,9 @@ token=$("$bin" admin create-token --name browser-tests | tail -n 1)
 status=0
 BASE_URL="$base" ADMIN_TOKEN="$token" SCREENSHOT_DIR="$here/screenshots" \
   node "$here/run.mjs" || status=$?
+# The consultant's link and the image viewer (needs fixtures/dicom-corpus, fetched by .ci/run).
+BASE_URL="$base" ADMIN_TOKEN="$token" SCREENSHOT_DIR="$here/screenshots" \
+  node "$here/links.mjs" || status=$?
 if [ "$status" -ne 0 ]; then
   echo "--- last lines of the server log ---" >&2
   tail -n 40 "$work/server.log" >&2
