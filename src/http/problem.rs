@@ -279,7 +279,7 @@ impl ApiError {
             E::LinkRevoked { locked: false } => "This link has been withdrawn by the sender. Ask them for a new link.".to_owned(),
             E::LinkExpired => "This link has expired. Ask the sender for a new link.".to_owned(),
             E::LinkUsedUp => "This link has been opened as many times as it allows. Ask the sender for a new link.".to_owned(),
-            E::Forbidden => "This link does not allow that.".to_owned(),
+            E::Forbidden => "You are not allowed to do this.".to_owned(),
             E::IdempotencyConflict => "This Idempotency-Key was used before with a different request body.".to_owned(),
             E::Conflict { reason, .. } => format!("Conflict: {reason}."),
             E::ChecksumMismatch { filename, .. } => format!("`{filename}`: the bytes received do not match the declared X-Content-SHA256; nothing was stored."),
