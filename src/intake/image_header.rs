@@ -2,9 +2,6 @@
 
 use std::io::Cursor;
 
-use dicom_dictionary_std::tags;
-use dicom_object::OpenFileOptions;
-use dicom_object::file::ReadPreamble;
 use image::{ImageFormat, ImageReader};
 
 use super::{IntakeError, Kind, Policy};
@@ -66,29 +63,31 @@ pub(crate) fn dicom_dimensions(
     bytes: &[u8],
     policy: &Policy,
 ) -> Result<Option<(u32, u32)>, IntakeError> {
-    if !super::sniff::is_dicom(bytes) {
-        return Err(header_does_not_parse());
-    }
-    let obj = OpenFileOptions::new()
-        .read_preamble(ReadPreamble::Always)
-        .read_until(tags::PIXEL_DATA)
-        .from_reader(Cursor::new(bytes))
-        .map_err(|_| header_does_not_parse())?;
-    let int = |tag| -> Result<Option<u64>, IntakeError> {
-        match obj.get(tag) {
-            None => Ok(None),
-            Some(e) => e
-                .to_int::<u64>()
-                .map(Some)
-                .map_err(|_| header_does_not_parse()),
-        }
+    // The imaging reader checks every element length before parsing (so a hostile header cannot
+    // make the parser allocate or loop) and copes with files without preamble or meta group.
+    let index = crate::imaging::index_dicom(bytes).map_err(|_| header_does_not_parse())?;
+    let (Some(rows), Some(cols)) = (index.rows, index.columns) else {
+        return if index.has_pixel_data {
+            Err(header_does_not_parse())
+        } else {
+            Ok(None)
+        };
     };
-    let (rows, cols) = match (int(tags::ROWS)?, int(tags::COLUMNS)?) {
-        (None, None) => return Ok(None),
-        (Some(r), Some(c)) => (r, c),
-        _ => return Err(header_does_not_parse()),
-    };
-    let frames = int(tags::NUMBER_OF_FRAMES)?.unwrap_or(1).max(1);
+    check_dicom_size(
+        u64::from(rows),
+        u64::from(cols),
+        u64::from(index.frames.max(1)),
+        policy,
+    )
+}
+
+/// Rows × columns and × frames against the policy; the dimensions as (width, height).
+fn check_dicom_size(
+    rows: u64,
+    cols: u64,
+    frames: u64,
+    policy: &Policy,
+) -> Result<Option<(u32, u32)>, IntakeError> {
     if rows == 0 || cols == 0 {
         return Err(rejected("image has no pixels"));
     }
@@ -116,7 +115,7 @@ pub(crate) fn dicom_dimensions(
 #[cfg(test)]
 pub(crate) mod tests {
     use dicom_core::{DataElement, PrimitiveValue, VR};
-    use dicom_dictionary_std::uids;
+    use dicom_dictionary_std::{tags, uids};
     use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
     use image::{DynamicImage, RgbImage};
 

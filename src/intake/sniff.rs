@@ -82,8 +82,14 @@ pub(crate) fn is_empty_zip(b: &[u8]) -> bool {
     b.starts_with(b"PK\x05\x06")
 }
 
-/// DICOM Part 10: 128-byte preamble followed by `DICM`.
+/// DICOM Part 10 (128-byte preamble followed by `DICM`), or a data set without preamble or meta
+/// group, as hospital CDs often carry, recognised by its first elements parsing as DICOM.
 pub(crate) fn is_dicom(b: &[u8]) -> bool {
+    has_dicm_preamble(b) || crate::imaging::is_dicom(b)
+}
+
+/// DICOM Part 10: 128-byte preamble followed by `DICM`.
+pub(crate) fn has_dicm_preamble(b: &[u8]) -> bool {
     b.len() >= 132 && &b[128..132] == b"DICM"
 }
 
@@ -260,7 +266,9 @@ mod tests {
         let mut dcm = vec![0u8; 128];
         dcm.extend_from_slice(b"DICM");
         assert!(is_dicom(&dcm));
-        assert!(!is_dicom(b"DICM"));
+        assert!(!has_dicm_preamble(b"DICM"));
+        assert!(!is_dicom(b"Blood results: normal.\n"));
+        assert!(!is_dicom(&[0u8; 256]));
     }
 
     #[test]
