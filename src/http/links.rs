@@ -184,6 +184,14 @@ async fn session(
     Err(ServiceError::Unauthorized)
 }
 
+/// The `{document_id}` of the path; one that does not parse is as absent as one that does not exist.
+fn path_document(req: &HttpRequest) -> Result<DocumentId, ServiceError> {
+    req.match_info()
+        .get("document_id")
+        .and_then(|d| d.parse().ok())
+        .ok_or(ServiceError::NotFound)
+}
+
 /// `GET /l/{token}`: who sent it, for whom, until when. Consumes nothing.
 pub async fn landing(
     req: HttpRequest,
@@ -319,11 +327,7 @@ pub async fn download(
     let client = super::client_address(&req);
     live.require(&services, LinkScope::Download, client.clone())
         .await?;
-    let document: DocumentId = req
-        .match_info()
-        .get("document_id")
-        .and_then(|d| d.parse().ok())
-        .ok_or(ServiceError::NotFound)?;
+    let document = path_document(&req)?;
     if !live.owns_document(&services, document).await? {
         return Err(ServiceError::NotFound.into());
     }
@@ -466,11 +470,7 @@ pub async fn preview(
     live.require(&services, LinkScope::View, client.clone())
         .await?;
     let request = query.render_request()?;
-    let document: DocumentId = req
-        .match_info()
-        .get("document_id")
-        .and_then(|d| d.parse().ok())
-        .ok_or(ServiceError::NotFound)?;
+    let document = path_document(&req)?;
     let doc = services
         .repo
         .get_document(document)
