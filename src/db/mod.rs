@@ -58,6 +58,35 @@ macro_rules! append_in_tx {
     }};
 }
 
+/// Inserts one case row inside an open transaction (patient requests and partner cases alike).
+macro_rules! insert_case {
+    ($tx:expr, $case:expr) => {{
+        let case: &CaseRecord = $case;
+        sqlx::query(
+            "INSERT INTO cases (id, reference, status, service, contact_preference, sponsor, received_at, \
+             contact_by, kek_id, wrapped_key, full_name, email, phone, condition, sponsor_reference) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+        )
+        .bind(case.id.to_string())
+        .bind(case.reference.as_str())
+        .bind(case.status.as_str())
+        .bind(case.service.as_str())
+        .bind(case.contact_preference.as_str())
+        .bind(case.sponsor.as_str())
+        .bind(timestamp_text(case.received_at))
+        .bind(timestamp_text(case.contact_by))
+        .bind(&case.kek_id)
+        .bind(&case.wrapped_key)
+        .bind(&case.full_name_enc)
+        .bind(&case.email_enc)
+        .bind(&case.phone_enc)
+        .bind(&case.condition_enc)
+        .bind(&case.sponsor_reference_enc)
+        .execute(&mut *$tx)
+        .await?;
+    }};
+}
+
 /// Inserts one document row inside an open transaction.
 macro_rules! insert_document {
     ($tx:expr, $doc:expr) => {{

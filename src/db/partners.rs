@@ -183,10 +183,6 @@ pub trait PartnerRepository: Send + Sync {
 const KEY_COLUMNS: &str = "name, organisation, kind, created_at, revoked_at";
 const PARTNER_CASE_COLUMNS: &str =
     "case_id, organisation, key_name, external_reference, created_at";
-/// The same columns as `repository::CASE_COLUMNS` (the cases table of 0001_initial.sql).
-const CASE_INSERT: &str = "INSERT INTO cases (id, reference, status, service, contact_preference, sponsor, \
-     received_at, contact_by, kek_id, wrapped_key, full_name, email, phone, condition, sponsor_reference) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
 
 fn key_record<R: Row>(row: &R) -> Result<PartnerKeyRecord, DbError>
 where
@@ -388,24 +384,7 @@ impl PartnerRepository for SqlRepository {
     ) -> Result<bool, DbError> {
         with_pool!(self, p => {
             let mut tx = p.begin().await?;
-            sqlx::query(CASE_INSERT)
-                .bind(case.id.to_string())
-                .bind(case.reference.as_str())
-                .bind(case.status.as_str())
-                .bind(case.service.as_str())
-                .bind(case.contact_preference.as_str())
-                .bind(case.sponsor.as_str())
-                .bind(timestamp_text(case.received_at))
-                .bind(timestamp_text(case.contact_by))
-                .bind(&case.kek_id)
-                .bind(&case.wrapped_key)
-                .bind(&case.full_name_enc)
-                .bind(&case.email_enc)
-                .bind(&case.phone_enc)
-                .bind(&case.condition_enc)
-                .bind(&case.sponsor_reference_enc)
-                .execute(&mut *tx)
-                .await?;
+            insert_case!(tx, case);
             sqlx::query(&format!(
                 "INSERT INTO partner_cases ({PARTNER_CASE_COLUMNS}, documents, images) VALUES ($1, $2, $3, $4, $5, 0, 0)"
             ))

@@ -209,26 +209,7 @@ impl Repository for SqlRepository {
     ) -> Result<(), DbError> {
         with_pool!(self, p => {
             let mut tx = p.begin().await?;
-            sqlx::query(&format!(
-                "INSERT INTO cases ({CASE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
-            ))
-            .bind(case.id.to_string())
-            .bind(case.reference.as_str())
-            .bind(case.status.as_str())
-            .bind(case.service.as_str())
-            .bind(case.contact_preference.as_str())
-            .bind(case.sponsor.as_str())
-            .bind(timestamp_text(case.received_at))
-            .bind(timestamp_text(case.contact_by))
-            .bind(&case.kek_id)
-            .bind(&case.wrapped_key)
-            .bind(&case.full_name_enc)
-            .bind(&case.email_enc)
-            .bind(&case.phone_enc)
-            .bind(&case.condition_enc)
-            .bind(&case.sponsor_reference_enc)
-            .execute(&mut *tx)
-            .await?;
+            insert_case!(tx, case);
             for doc in documents {
                 insert_document!(tx, doc);
             }
