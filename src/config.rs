@@ -42,6 +42,7 @@ pub struct Settings {
     pub form: FormSettings,
     pub deadlines: DeadlineSettings,
     pub links: LinkSettings,
+    pub previews: PreviewSettings,
     pub partners: PartnerSettings,
     pub log: LogSettings,
 }
@@ -144,6 +145,13 @@ pub struct ServiceOffer {
 pub struct DeadlineSettings {
     pub time_zone: String,
     pub bank_holidays: Vec<String>,
+}
+
+/// Rendered previews of images and DICOM.
+#[derive(Clone, Debug, Deserialize)]
+pub struct PreviewSettings {
+    /// Burn the link's recipient and the time into every preview served.
+    pub watermark: bool,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -194,7 +194,13 @@ fn viewer(live: &LiveLink, studies: &[Study]) -> String {
          <option value=\"abdomen\">Abdomen</option></select> \
          <button type=\"button\" id=\"viewer-play\" hidden>Play frames</button> \
          <button type=\"button\" id=\"viewer-close\">Close</button></p>\n\
-         <img id=\"viewer-image\" tabindex=\"0\" alt=\"\" class=\"viewer-image\">\n\
+         <form id=\"viewer-window\" class=\"viewer-window\"><label for=\"viewer-wc\">Centre</label> \
+         <input id=\"viewer-wc\" type=\"number\" step=\"1\" inputmode=\"numeric\"> \
+         <label for=\"viewer-ww\">Width</label> <input id=\"viewer-ww\" type=\"number\" min=\"1\" step=\"1\" inputmode=\"numeric\"> \
+         <button type=\"submit\">Apply window</button></form>\n\
+         <p id=\"viewer-help\" class=\"hint\">Scroll with the mouse wheel, the arrow keys, Page Up/Down, Home/End or the slider. \
+         Drag on the image to change the window: sideways for width, up and down for centre. Escape closes the viewer.</p>\n\
+         <img id=\"viewer-image\" tabindex=\"0\" alt=\"\" class=\"viewer-image\" aria-describedby=\"viewer-help\">\n\
          <p><label for=\"viewer-slider\">Image</label> <input id=\"viewer-slider\" type=\"range\" min=\"0\" max=\"0\" value=\"0\"> \
          <span id=\"viewer-position\" aria-live=\"polite\"></span></p>\n\
          <dl id=\"viewer-meta\" class=\"viewer-meta\"></dl>\n</div>\n\

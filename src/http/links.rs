@@ -478,7 +478,8 @@ pub async fn preview(
         .map_err(ServiceError::from)?
         .filter(|d| d.case_id == live.case.id)
         .ok_or(ServiceError::NotFound)?;
-    let etag = previews::etag(&doc, &request);
+    let watermarked_for = services.settings.previews.watermark.then_some(live.link.id);
+    let etag = previews::etag(&doc, &request, watermarked_for);
     let cache = "private, max-age=86400";
     if req
         .headers()
@@ -497,8 +498,11 @@ pub async fn preview(
         &live.case_key,
         &doc,
         request,
-        live.actor(),
-        client,
+        previews::Viewer {
+            actor: live.actor(),
+            recipient: &live.recipient,
+            client,
+        },
     )
     .await?;
     Ok(HttpResponse::Ok()

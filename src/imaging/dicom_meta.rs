@@ -142,6 +142,8 @@ pub fn index_dicom(bytes: &[u8]) -> Result<DicomIndex, ImagingError> {
             transfer_syntax: header.container.ts_uid.clone(),
             photometric_interpretation: text(obj, tags::PHOTOMETRIC_INTERPRETATION),
             bits_allocated: int(obj, tags::BITS_ALLOCATED),
+            window_center: float(obj, tags::WINDOW_CENTER),
+            window_width: float(obj, tags::WINDOW_WIDTH).filter(|w| *w >= 1.0),
             has_pixel_data,
         })
     })

@@ -12,6 +12,7 @@
 //!   explicit), MONOCHROME1 inversion, palette colour, RGB and YBR, 1/8/12/16/32-bit samples.
 //! * [`render_image`] thumbnails a photo (GIF, JPEG, PNG, BMP, TIFF) with its EXIF orientation
 //!   applied, re-encoded from pixels so that no metadata (EXIF, GPS, ICC, text chunks) survives.
+//! * [`watermark`] burns the recipient and the time into a rendered preview.
 //!
 //! Previews are not of diagnostic quality: they are 8-bit, resized, and may be lossy.
 
@@ -19,6 +20,7 @@ mod dicom_meta;
 mod photo;
 mod render;
 mod scan;
+mod watermark;
 mod window;
 
 #[cfg(test)]
@@ -27,6 +29,7 @@ mod tests;
 pub use dicom_meta::{index_dicom, is_dicom};
 pub use photo::render_image;
 pub use render::render_dicom;
+pub use watermark::watermark;
 pub use window::{Preset, voi_linear};
 
 use image::{DynamicImage, ImageEncoder};
@@ -191,7 +194,7 @@ impl Default for Limits {
 
 /// The fields of a DICOM object that the viewer groups, sorts and labels by. Read only up to the
 /// pixel data. Strings are trimmed of DICOM padding; empty values are `None`.
-#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct DicomIndex {
     pub patient_name: Option<String>,
     pub patient_id: Option<String>,
@@ -217,6 +220,9 @@ pub struct DicomIndex {
     pub transfer_syntax: String,
     pub photometric_interpretation: Option<String>,
     pub bits_allocated: Option<u16>,
+    /// The file's own VOI window (first values of Window Center and Width), in modality units.
+    pub window_center: Option<f64>,
+    pub window_width: Option<f64>,
     pub has_pixel_data: bool,
 }
 

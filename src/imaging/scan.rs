@@ -332,8 +332,14 @@ fn guess_ts(data: &[u8]) -> Option<&'static str> {
         .get(4..6)
         .and_then(|s| <[u8; 2]>::try_from(s).ok())
         .is_some_and(is_vr);
+    let explicit_be = Encoding {
+        explicit: true,
+        big_endian: true,
+    };
     if vr_at_4 && plausible_dataset(data, explicit) {
         Some(EXPLICIT_VR_LE)
+    } else if vr_at_4 && plausible_dataset(data, explicit_be) {
+        Some(EXPLICIT_VR_BE)
     } else if plausible_dataset(data, implicit) {
         Some(IMPLICIT_VR_LE)
     } else {
@@ -342,7 +348,8 @@ fn guess_ts(data: &[u8]) -> Option<&'static str> {
 }
 
 /// True when the bytes look like a DICOM file: "DICM" after a 128-byte preamble or at the start,
-/// or a data set without a meta group whose first elements parse (implicit or explicit VR LE).
+/// or a data set without a meta group whose first elements parse (implicit VR LE, explicit VR LE or
+/// BE).
 pub(crate) fn looks_like_dicom(bytes: &[u8]) -> bool {
     bytes.get(128..132) == Some(b"DICM".as_slice())
         || bytes.starts_with(b"DICM")

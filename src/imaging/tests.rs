@@ -816,6 +816,29 @@ fn file_with_dicm_but_no_preamble_and_with_a_broken_meta_group() {
     );
 }
 
+/// Data sets with neither preamble nor meta group, as some CD exports write them: the encoding
+/// is recognised from the first elements in all three native syntaxes.
+#[test]
+fn data_sets_without_meta_group_in_every_native_encoding() {
+    for ts in [IMPLICIT_LE, EXPLICIT_LE, EXPLICIT_BE] {
+        let file = ct_file(ts);
+        let obj = dicom_object::OpenFileOptions::new()
+            .from_reader(&file[128..])
+            .unwrap();
+        let mut dataset = Vec::new();
+        obj.write_dataset(&mut dataset).unwrap();
+        assert!(is_dicom(&dataset), "{ts}");
+        assert_eq!(index_dicom(&dataset).unwrap().transfer_syntax, ts);
+        let r = render_dicom(&dataset, &req(None, Preset::Lung), &limits()).unwrap();
+        assert_near(
+            grey_at(&r, 1, 0),
+            expected_grey(-400.0, -600.0, 1500.0),
+            2,
+            ts,
+        );
+    }
+}
+
 #[test]
 fn index_returns_uids_and_fields() {
     let bytes = Fx::mono16(8, 256, ramp16())
@@ -830,6 +853,8 @@ fn index_returns_uids_and_fields() {
         .with(tags::SERIES_DESCRIPTION, VR::LO, "T1 axial")
         .with(tags::SERIES_NUMBER, VR::IS, "3")
         .with(tags::INSTANCE_NUMBER, VR::IS, "17")
+        .with(tags::WINDOW_CENTER, VR::DS, "40\\80")
+        .with(tags::WINDOW_WIDTH, VR::DS, "400\\800")
         .file(EXPLICIT_LE);
     assert!(is_dicom(&bytes));
     let i = index_dicom(&bytes).unwrap();
@@ -857,6 +882,8 @@ fn index_returns_uids_and_fields() {
             transfer_syntax: EXPLICIT_LE.into(),
             photometric_interpretation: Some("MONOCHROME2".into()),
             bits_allocated: Some(16),
+            window_center: Some(40.0),
+            window_width: Some(400.0),
             has_pixel_data: true,
         }
     );

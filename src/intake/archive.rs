@@ -46,15 +46,19 @@ pub(crate) fn check_archive(
     check_zip(field, bytes, policy, 1, &mut budget, None)
 }
 
-/// One file of an archive that passed every rule: its path in the archive and its bytes.
+/// One file of an archive that passed every rule: its path in the archive and its inflated size.
+/// Its bytes are read with [`read_member`] when they are needed, so that a caller storing the
+/// members holds one at a time, not the whole inflated archive.
+#[derive(Debug, Clone)]
 pub struct ArchiveMember {
     pub path: String,
-    pub bytes: Vec<u8>,
+    pub size: u64,
+    index: usize,
 }
 
-/// Checks the archive exactly as [`check_archive`] does and returns its file members (not
+/// Checks the archive exactly as [`check_archive`] does and lists its file members (not
 /// directories or OS junk), so that each can be stored as a document of its own.
-pub fn unpack_archive(
+pub fn archive_members(
     field: Field,
     bytes: &[u8],
     policy: &Policy,
@@ -63,6 +67,24 @@ pub fn unpack_archive(
     let mut members = Vec::new();
     check_zip(field, bytes, policy, 1, &mut budget, Some(&mut members))?;
     Ok(members)
+}
+
+/// Inflates one member listed by [`archive_members`] from the same archive bytes: exactly the
+/// size measured when the archive was checked, or an error.
+pub fn read_member(bytes: &[u8], member: &ArchiveMember) -> Result<Vec<u8>, IntakeError> {
+    let shown = display_safe(&member.path);
+    let unreadable = || rejected(format!("entry could not be read: {shown}"));
+    let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|_| unreadable())?;
+    let entry = archive.by_index(member.index).map_err(|_| unreadable())?;
+    let mut data = Vec::with_capacity(usize::try_from(member.size).unwrap_or(0));
+    entry
+        .take(member.size.saturating_add(1))
+        .read_to_end(&mut data)
+        .map_err(|_| unreadable())?;
+    if data.len() as u64 != member.size {
+        return Err(unreadable());
+    }
+    Ok(data)
 }
 
 struct EntryMeta {
@@ -147,7 +169,8 @@ fn check_zip(
         if let Some(collected) = collect.as_deref_mut() {
             collected.push(ArchiveMember {
                 path: meta.name.clone(),
-                bytes: data,
+                size: data.len() as u64,
+                index,
             });
         }
     }

@@ -29,10 +29,10 @@ mod image_header;
 mod office;
 mod sniff;
 
-pub use archive::{ArchiveMember, unpack_archive};
+pub use archive::{ArchiveMember, archive_members, read_member};
 pub use filename::{Filename, FilenameError, MAX_FILENAME_BYTES};
 
-/// The kind of an archive member that passed [`unpack_archive`]: DICOM by its bytes (members often
+/// The kind of an archive member that passed [`archive_members`]: DICOM by its bytes (members often
 /// have no extension), anything else by its extension.
 pub fn member_kind(path: &str, bytes: &[u8]) -> Option<Kind> {
     if sniff::is_dicom(bytes) {

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
 use ring::digest;
 use serde::Serialize;
@@ -15,7 +16,9 @@ use super::submit::document_field_context;
 use super::{ServiceError, Services};
 use crate::crypto::{BlobOpener, CaseKey, decrypt_field, open_blob, seal_blob};
 use crate::db::{CaseRecord, DocumentRecord};
-use crate::domain::{AuditAction, AuditActor, AuditEvent, AuditOutcome, DocumentId, ObjectKey};
+use crate::domain::{
+    AuditAction, AuditActor, AuditEvent, AuditOutcome, DocumentId, LinkId, ObjectKey,
+};
 use crate::imaging::{self, DicomIndex, ImagingError, Limits, RenderRequest};
 use crate::storage::StorageError;
 
@@ -44,12 +47,53 @@ fn renderer(doc: &DocumentRecord) -> Result<Renderer, ServiceError> {
     }
 }
 
-/// The preview's entity tag: the document's content hash and the variant, so it never goes stale.
-pub fn etag(doc: &DocumentRecord, request: &RenderRequest) -> String {
+/// The preview's entity tag: the document's content hash and the variant, so it never goes stale,
+/// and the link when previews are watermarked (each recipient gets their own).
+pub fn etag(
+    doc: &DocumentRecord,
+    request: &RenderRequest,
+    watermarked_for: Option<LinkId>,
+) -> String {
     let mut ctx = digest::Context::new(&digest::SHA256);
     ctx.update(doc.sha256.as_bytes());
     ctx.update(request.variant_key().as_bytes());
+    if let Some(link) = watermarked_for {
+        ctx.update(link.to_string().as_bytes());
+    }
     format!("\"{}\"", &hex::encode(ctx.finish())[..32])
+}
+
+/// The watermark's lines: who the preview is for, and when it was made.
+pub fn watermark_lines(recipient: &str, at: DateTime<Utc>) -> Vec<String> {
+    vec![
+        format!("For {recipient}"),
+        format!("{} UTC · not for diagnosis", at.format("%Y-%m-%d %H:%M")),
+    ]
+}
+
+/// Runs CPU-heavy imaging work on the blocking pool, behind the render semaphore, within the time
+/// limit.
+async fn run_imaging<T: Send + 'static>(
+    services: &Services,
+    work: impl FnOnce() -> Result<T, ImagingError> + Send + 'static,
+) -> Result<T, ServiceError> {
+    let permit = services
+        .render_permits
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|_| ServiceError::Internal("render semaphore closed".into()))?;
+    let task = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        work()
+    });
+    tokio::time::timeout(RENDER_TIME_LIMIT, task)
+        .await
+        .map_err(|_| ServiceError::NotPreviewable {
+            reason: "rendering took too long".into(),
+        })?
+        .map_err(|e| ServiceError::Internal(format!("render task: {e}")))?
+        .map_err(imaging_error)
 }
 
 fn imaging_error(e: ImagingError) -> ServiceError {
@@ -86,19 +130,28 @@ async fn plaintext(
     Ok(out)
 }
 
-/// Renders (or fetches from the cache) a preview of `doc`, and audits the access.
+/// Who a preview is shown to.
+pub struct Viewer<'a> {
+    pub actor: AuditActor,
+    /// The link's recipient, burned into the preview when `previews.watermark` is on.
+    pub recipient: &'a str,
+    pub client: Option<String>,
+}
+
+/// Renders (or fetches from the cache) a preview of `doc`, watermarks it if configured, and
+/// audits the access. The cache holds the unmarked rendering.
 pub async fn preview(
     services: &Services,
     case: &CaseRecord,
     key: &CaseKey,
     doc: &DocumentRecord,
     request: RenderRequest,
-    actor: AuditActor,
-    client: Option<String>,
+    viewer: Viewer<'_>,
 ) -> Result<Preview, ServiceError> {
     let kind = renderer(doc)?;
     let cache_key = ObjectKey::preview(case.id, doc.id, &request.variant_key());
-    let media_type = request.format.media_type();
+    let format = request.format;
+    let media_type = format.media_type();
     let cached = match services.blobs.get(&cache_key).await {
         Ok(stream) => {
             let sealed: Vec<u8> = stream
@@ -121,26 +174,11 @@ pub async fn preview(
             max_pixels: services.settings.intake.max_pixels,
             max_voxels: services.settings.intake.max_dicom_voxels,
         };
-        let permit = services
-            .render_permits
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| ServiceError::Internal("render semaphore closed".into()))?;
-        let render = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            match kind {
-                Renderer::Dicom => imaging::render_dicom(&source, &request, &limits),
-                Renderer::Photo => imaging::render_image(&source, &request, &limits),
-            }
-        });
-        let rendered = tokio::time::timeout(RENDER_TIME_LIMIT, render)
-            .await
-            .map_err(|_| ServiceError::NotPreviewable {
-                reason: "rendering took too long".into(),
-            })?
-            .map_err(|e| ServiceError::Internal(format!("render task: {e}")))?
-            .map_err(imaging_error)?;
+        let rendered = run_imaging(services, move || match kind {
+            Renderer::Dicom => imaging::render_dicom(&source, &request, &limits),
+            Renderer::Photo => imaging::render_image(&source, &request, &limits),
+        })
+        .await?;
         let sealed = seal_blob(
             key,
             services.keys.active_id(),
@@ -152,10 +190,22 @@ pub async fn preview(
         }
         rendered.bytes
     };
-    let event = AuditEvent::new(actor, AuditAction::DocumentPreviewed, AuditOutcome::Success)
-        .case(case.id)
-        .document(doc.id)
-        .client(client);
+    let bytes = if services.settings.previews.watermark {
+        let lines = watermark_lines(viewer.recipient, Utc::now());
+        run_imaging(services, move || imaging::watermark(&bytes, format, &lines))
+            .await?
+            .bytes
+    } else {
+        bytes
+    };
+    let event = AuditEvent::new(
+        viewer.actor,
+        AuditAction::DocumentPreviewed,
+        AuditOutcome::Success,
+    )
+    .case(case.id)
+    .document(doc.id)
+    .client(viewer.client);
     services.repo.append_audit(&event).await?;
     Ok(Preview {
         bytes: Bytes::from(bytes),
@@ -175,6 +225,8 @@ pub struct Instance {
     pub sop_class_uid: Option<String>,
     pub transfer_syntax: String,
     pub photometric_interpretation: Option<String>,
+    /// The file's own window (centre, width), where drag-to-window starts for "From the file".
+    pub window: Option<(f64, f64)>,
     pub previewable: bool,
 }
 
@@ -248,6 +300,7 @@ pub fn studies(
             sop_class_uid: index.sop_class_uid.clone(),
             transfer_syntax: index.transfer_syntax.clone(),
             photometric_interpretation: index.photometric_interpretation.clone(),
+            window: index.window_center.zip(index.window_width),
             previewable: index.has_pixel_data,
         };
         let study = by_study

@@ -201,7 +201,7 @@ impl Submission {
                         Err(e) => return Err(intake_error(&filename, e)),
                     };
                 let members = if field == Field::Image && inspected.kind == Kind::Zip {
-                    intake::unpack_archive(field, &bytes, &policy)
+                    intake::archive_members(field, &bytes, &policy)
                         .map_err(|e| intake_error(&filename, e))?
                 } else {
                     Vec::new()
@@ -213,33 +213,68 @@ impl Submission {
 
         // With the tier known, `inspect` already applied the right rules.
         let imaging_only = if hint.is_some() { None } else { imaging_only };
+        let bytes = Bytes::from(bytes);
         let archive = self
             .store(
                 filename.as_str().to_owned(),
                 category,
                 inspected.media_type,
-                bytes,
+                bytes.clone(),
                 None,
                 imaging_only,
             )
             .await?;
         for (n, member) in members.into_iter().enumerate() {
-            let base = member.path.rsplit(['/', '\\']).next().unwrap_or_default();
-            let name = Filename::parse(base)
-                .map_or_else(|_| format!("member-{}", n + 1), |f| f.as_str().to_owned());
-            let media_type = intake::member_kind(&member.path, &member.bytes)
-                .map_or("application/octet-stream", Kind::media_type);
-            self.store(
-                name,
-                category,
-                media_type,
-                member.bytes,
-                Some(archive),
-                None,
-            )
-            .await?;
+            self.store_member(n, member, &bytes, category, archive)
+                .await?;
         }
         Ok(())
+    }
+
+    /// Inflates one checked archive member and stores it as a document of its own. Members are
+    /// held one at a time; the request's reservation covers the archive and a file-sized member
+    /// with its sealed copy, and a larger member reserves the rest from the upload budget.
+    async fn store_member(
+        &mut self,
+        n: usize,
+        member: intake::ArchiveMember,
+        archive_bytes: &Bytes,
+        category: DocumentCategory,
+        archive: DocumentId,
+    ) -> Result<DocumentId, ServiceError> {
+        let beyond_request =
+            (member.size * 2).saturating_sub(self.services.settings.intake.max_file_bytes);
+        let _reservation = if beyond_request > 0 {
+            let reservation = self.services.budget.reserve(beyond_request).await;
+            Some(reservation.ok_or_else(|| ServiceError::Unavailable {
+                reason: "upload budget full".into(),
+                retry_after_seconds: 10,
+            })?)
+        } else {
+            None
+        };
+        let base = member.path.rsplit(['/', '\\']).next().unwrap_or_default();
+        let name = Filename::parse(base)
+            .map_or_else(|_| format!("member-{}", n + 1), |f| f.as_str().to_owned());
+        let archive_bytes = archive_bytes.clone();
+        let (media_type, data) = tokio::task::spawn_blocking(move || {
+            let data = intake::read_member(&archive_bytes, &member)?;
+            let media_type = intake::member_kind(&member.path, &data)
+                .map_or("application/octet-stream", Kind::media_type);
+            Ok::<_, IntakeError>((media_type, data))
+        })
+        .await
+        .map_err(|e| ServiceError::Internal(format!("intake task: {e}")))?
+        .map_err(|e| ServiceError::Internal(format!("re-reading a checked archive member: {e}")))?;
+        self.store(
+            name,
+            category,
+            media_type,
+            Bytes::from(data),
+            Some(archive),
+            None,
+        )
+        .await
     }
 
     /// Hashes, seals and stores one document's bytes.
@@ -248,7 +283,7 @@ impl Submission {
         filename: String,
         category: DocumentCategory,
         media_type: &str,
-        bytes: Vec<u8>,
+        bytes: Bytes,
         parent: Option<DocumentId>,
         imaging_only: Option<ServiceError>,
     ) -> Result<DocumentId, ServiceError> {

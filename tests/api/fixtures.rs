@@ -27,6 +27,10 @@ pub fn jpeg() -> Vec<u8> {
 pub fn png() -> Vec<u8> {
     image(ImageFormat::Png, 64, 48)
 }
+/// A PNG of the fixture gradient: pixel (x, y) is (7x, 13y, 3(x + y)), each mod 256.
+pub fn png_sized(width: u32, height: u32) -> Vec<u8> {
+    image(ImageFormat::Png, width, height)
+}
 pub fn gif() -> Vec<u8> {
     image(ImageFormat::Gif, 32, 32)
 }

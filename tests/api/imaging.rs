@@ -248,3 +248,88 @@ async fn a_photo_preview_carries_no_exif_or_gps_and_a_pdf_is_not_previewable() {
         "{problem}"
     );
 }
+
+/// With `previews.watermark` on, each recipient's preview carries their name and the time in a
+/// band along the bottom, drawn pixel for pixel from the font; the cache keeps one unmarked copy.
+#[tokio::test]
+async fn watermarked_previews_carry_the_recipient_and_the_cache_stays_unmarked() {
+    use font8x8::UnicodeFonts;
+
+    let app = TestApp::spawn_with(
+        crate::helpers::Backend::FsSqlite,
+        &[("CONSILIUM__PREVIEWS__WATERMARK", "true")],
+    )
+    .await;
+    let form = form_with(&[]).part("image", file("film.png", fixtures::png_sized(400, 300)));
+    let response = app.post_request(form).await;
+    assert_eq!(response.status(), 201);
+    let receipt: Value = response.json().await.unwrap();
+    let case = receipt["case_id"].as_str().unwrap().to_owned();
+    let document = receipt["documents"][0]["id"].as_str().unwrap().to_owned();
+
+    let (_, path_a, _) = link(&app, &case, &["view"], None, false).await;
+    let response = crate::links::issue(
+        &app,
+        &case,
+        serde_json::json!({"recipient": "Dr B Osei", "role": "radiologist", "scopes": ["view"],
+                           "expires_in_seconds": 3600}),
+    )
+    .await;
+    let url: Value = response.json().await.unwrap();
+    let path_b = url["url"]
+        .as_str()
+        .unwrap()
+        .strip_prefix("http://127.0.0.1:8080")
+        .unwrap()
+        .to_owned();
+
+    let mut previews = Vec::new();
+    for path in [&path_a, &path_b] {
+        let cookie = session(&app, path, None).await;
+        let response = get_with(
+            &app,
+            &format!("{path}/documents/{document}/preview"),
+            &cookie,
+        )
+        .await;
+        assert_eq!(response.status(), 200);
+        let etag = response.headers()["etag"].to_str().unwrap().to_owned();
+        previews.push((etag, response.bytes().await.unwrap()));
+    }
+    assert_ne!(
+        previews[0].0, previews[1].0,
+        "each recipient has their own ETag"
+    );
+    assert_ne!(previews[0].1, previews[1].1);
+
+    // "For Dr A Khan": the band is the bottom two 9-pixel lines plus 2 pixels of padding above
+    // and below; its first glyph starts 2 pixels in. Lit font pixels are white, the rest of the
+    // band is the photo darkened to a quarter.
+    let img = image::load_from_memory(&previews[0].1).unwrap().to_rgb8();
+    assert_eq!(img.dimensions(), (400, 300));
+    let (x0, y0) = (2u32, 300 - 22 + 2);
+    let f = font8x8::BASIC_FONTS.get('F').unwrap();
+    for (row, bits) in (0u32..).zip(f) {
+        for col in 0..8u32 {
+            let (x, y) = (x0 + col, y0 + row);
+            let original = [(x * 7) % 256, (y * 13) % 256, ((x + y) * 3) % 256];
+            let expected = if bits & (1 << col) != 0 {
+                [255, 255, 255]
+            } else {
+                original.map(|v| u8::try_from(v / 4).unwrap())
+            };
+            assert_eq!(img.get_pixel(x, y).0, expected, "glyph F at ({col}, {row})");
+        }
+    }
+    let cached: Vec<String> = app
+        .stored_keys()
+        .await
+        .into_iter()
+        .filter(|k| k.contains("/previews/"))
+        .collect();
+    assert_eq!(
+        cached.len(),
+        1,
+        "one unmarked rendering serves both: {cached:?}"
+    );
+}

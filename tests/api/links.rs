@@ -24,7 +24,7 @@ pub(crate) async fn case_with_pdf(app: &TestApp, pdf: Vec<u8>) -> (String, Strin
     )
 }
 
-async fn issue(app: &TestApp, case: &str, body: Value) -> reqwest::Response {
+pub(crate) async fn issue(app: &TestApp, case: &str, body: Value) -> reqwest::Response {
     app.client
         .post(format!("{}/api/v1/cases/{case}/links", app.address))
         .bearer_auth(&app.admin_token)
