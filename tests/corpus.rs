@@ -155,10 +155,73 @@ fn every_corpus_file_renders_or_is_refused_with_a_reason() {
         "JPEG2000.dcm",
         "examples_palette.dcm",
         "SC_ybr_full_422_uncompressed.dcm",
+        // Our RLE decoder (32-bit samples).
+        "SC_rgb_rle_32bit.dcm",
+        "SC_rgb_rle_32bit_2frame.dcm",
+        "rtdose_rle.dcm",
+        "rtdose_rle_1frame.dcm",
     ] {
         assert!(
             rows.iter().any(|r| r.file == must && r.rendered),
             "{must} no longer renders"
         );
     }
+}
+
+fn corpus_bytes(name: &str) -> Vec<u8> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/dicom-corpus")
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; run scripts/fetch-dicom-corpus first",
+            path.display()
+        )
+    })
+}
+
+fn render_pixels(name: &str, frame: u32) -> image::DynamicImage {
+    let request = RenderRequest {
+        size: 512,
+        frame,
+        ..RenderRequest::default()
+    };
+    let r = imaging::render_dicom(&corpus_bytes(name), &request, &Limits::default())
+        .unwrap_or_else(|e| panic!("{name} frame {frame}: {e}"));
+    image::load_from_memory(&r.bytes).unwrap()
+}
+
+/// RLE files decode to the same pixels as their uncompressed twins. pydicom's corpus has no
+/// uncompressed `SC_rgb_32bit.dcm`; its 32-bit RGB samples are the 8-bit ones of `SC_rgb_rle.dcm`
+/// times 0x01010101 (checked with pydicom), so their previews (the top 8 bits) must be equal,
+/// and the second frame of the two-frame file is the bitwise inverse of the first.
+#[test]
+#[ignore = "needs the corpus from scripts/fetch-dicom-corpus; run by .ci/run"]
+fn rle_32_bit_files_decode_like_their_twins() {
+    for frame in [0, 7, 14] {
+        assert_eq!(
+            render_pixels("rtdose_rle.dcm", frame),
+            render_pixels("rtdose.dcm", frame),
+            "rtdose frame {frame}"
+        );
+    }
+    assert_eq!(
+        render_pixels("rtdose_rle_1frame.dcm", 0),
+        render_pixels("rtdose_1frame.dcm", 0)
+    );
+    let eight_bit = render_pixels("SC_rgb_rle.dcm", 0).to_rgb8();
+    assert_eq!(
+        render_pixels("SC_rgb_rle_32bit.dcm", 0).to_rgb8(),
+        eight_bit
+    );
+    assert_eq!(
+        render_pixels("SC_rgb_rle_32bit_2frame.dcm", 0).to_rgb8(),
+        eight_bit
+    );
+    let mut inverse = eight_bit;
+    image::imageops::invert(&mut inverse);
+    assert_eq!(
+        render_pixels("SC_rgb_rle_32bit_2frame.dcm", 1).to_rgb8(),
+        inverse
+    );
 }

@@ -19,6 +19,7 @@
 mod dicom_meta;
 mod photo;
 mod render;
+mod rle;
 mod scan;
 mod watermark;
 mod window;

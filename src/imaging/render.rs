@@ -13,6 +13,7 @@ use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 use image::{DynamicImage, GrayImage, RgbImage};
 
 use super::dicom_meta::{self, float, int, text};
+use super::rle;
 use super::scan;
 use super::window::voi_linear;
 use super::{ImagingError, Limits, RenderRequest, Rendered, encode_output, error_chain, no_panic};
@@ -38,6 +39,8 @@ pub fn render_dicom(
 enum Decoder {
     Native,
     JpegLs,
+    /// Ours (`rle`): dicom-pixeldata refuses 32-bit samples.
+    Rle,
     Registry,
 }
 
@@ -53,6 +56,9 @@ fn decoder_for(ts_uid: &str) -> Result<Decoder, ImagingError> {
     }
     if matches!(ts_uid, JPEG_LS_LOSSLESS | JPEG_LS_NEAR_LOSSLESS) {
         return Ok(Decoder::JpegLs);
+    }
+    if ts_uid == RLE_LOSSLESS {
+        return Ok(Decoder::Rle);
     }
     match TransferSyntaxRegistry.get(ts_uid) {
         Some(ts) if matches!(ts.codec(), Codec::None) => Ok(Decoder::Native),
@@ -225,6 +231,21 @@ fn render_frame(
             check_codestreams(seq.fragments(), limits)?;
             jpeg_ls_frame(seq.fragments(), &props, req.frame)?
         }
+        (DicomValue::PixelSequence(seq), Decoder::Rle) => {
+            let data = frame_fragments(seq.fragments(), props.frames, req.frame)?;
+            let pixels =
+                usize::try_from(props.pixels()).map_err(|_| ImagingError::too_large("frame"))?;
+            let planes =
+                rle::decode_frame(&data, pixels, props.samples_per_pixel, props.bits_allocated)?;
+            Frame {
+                data: Cow::Owned(planes),
+                bits_allocated: props.bits_allocated,
+                bits_stored: props.bits_stored,
+                signed: props.signed,
+                planar: true,
+                photometric: props.photometric.clone(),
+            }
+        }
         (DicomValue::PixelSequence(seq), Decoder::Registry) => {
             check_codestreams(seq.fragments(), limits)?;
             let px = no_panic("decoding the pixel data", || {
@@ -232,13 +253,8 @@ fn render_frame(
                     ImagingError::malformed(format!("decoding the pixel data: {}", error_chain(&e)))
                 })
             })?;
-            // The registry's decoders hand back RGB for colour codestreams (JPEG, JPEG 2000);
-            // RLE segments are stored as they are, so keep the file's interpretation there.
-            let photometric = if header.container.ts_uid == RLE_LOSSLESS {
-                props.photometric.clone()
-            } else {
-                px.photometric_interpretation().as_str().to_owned()
-            };
+            // The registry's decoders hand back RGB for colour codestreams (JPEG, JPEG 2000).
+            let photometric = px.photometric_interpretation().as_str().to_owned();
             Frame {
                 bits_allocated: px.bits_allocated(),
                 bits_stored: px.bits_stored().clamp(1, px.bits_allocated().max(1)),

@@ -1217,3 +1217,98 @@ fn presets_parse_and_variant_keys_are_stable() {
     assert_eq!(voi_linear(-2000.0, 40.0, 400.0), 0);
     assert_eq!(voi_linear(2000.0, 40.0, 400.0), 255);
 }
+
+/// Byte plane `byte` (0 = most significant) of `values` stored in `bytes` bytes each.
+fn rle_plane(values: &[u32], bytes: usize, byte: usize) -> Vec<u8> {
+    values
+        .iter()
+        .map(|v| v.to_be_bytes()[4 - bytes + byte])
+        .collect()
+}
+
+#[test]
+fn rle_lossless_32_bit_mono_renders_with_the_byte_planes_in_order() {
+    // RT dose-like values above 2^24: a wrong byte-plane order would scramble them.
+    let values: Vec<u32> = (0..16u32).map(|i| 16_777_216 + i * 1_000_000).collect();
+    let segments: Vec<Vec<u8>> = (0..4)
+        .map(|b| packbits_literal(&rle_plane(&values, 4, b)))
+        .collect();
+    let fx = Fx {
+        bits_allocated: 32,
+        bits_stored: 32,
+        ..Fx::mono8(4, 4, Vec::new())
+    }
+    .encapsulated(vec![rle_frame(&segments)]);
+    let bytes = fx.file(RLE);
+    let (center, width) = (24_000_000.0, 16_000_000.0);
+    let r = render_dicom(&bytes, &req(Some((center, width)), Preset::Auto), &limits()).unwrap();
+    for i in [0usize, 5, 10, 15] {
+        let (x, y) = (u32::try_from(i % 4).unwrap(), u32::try_from(i / 4).unwrap());
+        assert_near(
+            grey_at(&r, x, y),
+            expected_grey(f64::from(values[i]), center, width),
+            1,
+            &format!("rle 32 pixel {i}"),
+        );
+    }
+}
+
+#[test]
+fn rle_lossless_16_bit_rgb_renders() {
+    // 2 × 2 pixels; each colour plane is two segments (high byte, then low byte).
+    let red = [0x1000u32, 0x8000, 0xFF00, 0x0000];
+    let green = [0x2000u32, 0x4000, 0x0100, 0xFFFF];
+    let blue = [0x3000u32, 0x0080, 0x7F00, 0xC000];
+    let mut segments = Vec::new();
+    for colour in [&red, &green, &blue] {
+        segments.push(packbits_literal(&rle_plane(colour, 2, 0)));
+        segments.push(packbits_literal(&rle_plane(colour, 2, 1)));
+    }
+    let fx = Fx {
+        samples: 3,
+        photometric: "RGB",
+        bits_allocated: 16,
+        bits_stored: 16,
+        ..Fx::mono8(2, 2, Vec::new())
+    }
+    .encapsulated(vec![rle_frame(&segments)]);
+    let r = render_dicom(&fx.file(RLE), &req(None, Preset::Auto), &limits()).unwrap();
+    for i in 0..4 {
+        let (x, y) = (u32::try_from(i % 2).unwrap(), u32::try_from(i / 2).unwrap());
+        let high = |v: u32| u8::try_from(v >> 8).unwrap();
+        assert_eq!(
+            rgb_at(&r, x, y),
+            [high(red[i]), high(green[i]), high(blue[i])],
+            "pixel {i}"
+        );
+    }
+}
+
+#[test]
+fn rle_with_a_hostile_segment_table_is_malformed() {
+    let values: Vec<u32> = (0..16u32).map(|i| i * 1000).collect();
+    let good = rle_frame(&[
+        packbits_literal(&rle_plane(&values, 2, 0)),
+        packbits_literal(&rle_plane(&values, 2, 1)),
+    ]);
+    let mut swapped = good.clone();
+    swapped.swap(4, 8);
+    let mut past_the_end = good.clone();
+    past_the_end[8..12].copy_from_slice(&0x7FFF_FFFFu32.to_le_bytes());
+    let one_segment = rle_frame(&[packbits_literal(&rle_plane(&values, 2, 0))]);
+    for (what, frame) in [
+        ("offsets out of order", swapped),
+        ("offset past the end", past_the_end),
+        ("one segment for 16 bits", one_segment),
+        ("header only", good[..64].to_vec()),
+    ] {
+        let bytes = Fx::mono16(4, 4, Vec::new())
+            .encapsulated(vec![frame])
+            .file(RLE);
+        let result = render_dicom(&bytes, &req(None, Preset::Auto), &limits());
+        assert!(
+            matches!(result, Err(ImagingError::Malformed { .. })),
+            "{what}: {result:?}"
+        );
+    }
+}
