@@ -225,3 +225,95 @@ fn rle_32_bit_files_decode_like_their_twins() {
         inverse
     );
 }
+
+fn corpus_path(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/dicom-corpus")
+        .join(name)
+}
+
+fn corpus_object(name: &str) -> dicom_object::DefaultDicomObject {
+    dicom_object::open_file(corpus_path(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+fn samples_of(bytes: &[u8], wide: bool) -> Vec<u32> {
+    if wide {
+        bytes
+            .chunks_exact(2)
+            .map(|b| u32::from(u16::from_le_bytes([b[0], b[1]])))
+            .collect()
+    } else {
+        bytes.iter().map(|&b| u32::from(b)).collect()
+    }
+}
+
+/// Samples of the first frame of a native or RLE file as dicom-pixeldata decodes them, one value
+/// per sample, interleaved by pixel.
+fn twin_samples(name: &str) -> Vec<u32> {
+    use dicom_pixeldata::{PixelDecoder, PlanarConfiguration};
+    let obj = corpus_object(name);
+    let px = obj.decode_pixel_data().unwrap();
+    let (pixels, spp) = (
+        px.rows() as usize * px.columns() as usize,
+        usize::from(px.samples_per_pixel()),
+    );
+    let wide = px.bits_allocated() > 8;
+    let samples = samples_of(&px.data()[..pixels * spp * if wide { 2 } else { 1 }], wide);
+    match px.planar_configuration() {
+        PlanarConfiguration::Standard => samples,
+        PlanarConfiguration::PixelFirst => (0..pixels * spp)
+            .map(|i| samples[(i % spp) * pixels + i / spp])
+            .collect(),
+    }
+}
+
+/// NEAR of the codestream of a single-frame JPEG-LS file, and its samples as decoded here.
+fn jpeg_ls_samples(name: &str) -> (u8, Vec<u32>) {
+    let obj = corpus_object(name);
+    let codestream = obj
+        .element(dicom_dictionary_std::tags::PIXEL_DATA)
+        .unwrap()
+        .value()
+        .fragments()
+        .expect("encapsulated pixel data")
+        .concat();
+    let sos = codestream
+        .windows(2)
+        .position(|w| w == [0xFF, 0xDA])
+        .expect("a scan");
+    let near = codestream[sos + 5 + 2 * usize::from(codestream[sos + 4])];
+    let img = consilium::imaging::jpegls::decode(&codestream, 1 << 24)
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    (near, samples_of(&img.pixels, img.bits_per_sample > 8))
+}
+
+#[test]
+#[ignore = "needs the corpus from scripts/fetch-dicom-corpus; run by .ci/run"]
+fn jpeg_ls_files_render_and_decode_to_their_uncompressed_twins_within_near() {
+    for file in [
+        "MR_small_jpeg_ls_lossless.dcm",
+        "JPEGLSNearLossless_08.dcm",
+        "JPEGLSNearLossless_16.dcm",
+        "SC_rgb_jls_lossy_line.dcm",
+        "SC_rgb_jls_lossy_sample.dcm",
+    ] {
+        let row = examine(file.to_owned(), &std::fs::read(corpus_path(file)).unwrap());
+        assert!(row.rendered, "{file}: {}", row.result);
+    }
+    for (file, twin, expected_near) in [
+        ("MR_small_jpeg_ls_lossless.dcm", "MR_small.dcm", 0),
+        ("SC_rgb_jls_lossy_line.dcm", "SC_rgb_rle.dcm", 2),
+        ("SC_rgb_jls_lossy_sample.dcm", "SC_rgb_rle.dcm", 2),
+    ] {
+        let (near, got) = jpeg_ls_samples(file);
+        assert_eq!(near, expected_near, "{file}: NEAR");
+        let want = twin_samples(twin);
+        assert_eq!(got.len(), want.len(), "{file}: sample count");
+        let max_error = got.iter().zip(&want).map(|(g, w)| g.abs_diff(*w)).max();
+        println!("{file}: max error {max_error:?} against {twin} (NEAR {near})");
+        assert!(
+            max_error.is_some_and(|e| e <= u32::from(near)),
+            "{file}: max error {max_error:?} against {twin} is over NEAR {near}"
+        );
+    }
+}

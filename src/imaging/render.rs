@@ -364,10 +364,16 @@ fn jpeg_ls_frame(
     props: &Props,
     frame: u32,
 ) -> Result<Frame<'static>, ImagingError> {
+    use super::jpegls::{self, JpegLsError};
     let data = frame_fragments(fragments, props.frames, frame)?;
+    // The header's geometry was checked against the limits; the codestream may not exceed it.
+    let max_samples =
+        u64::from(props.cols) * u64::from(props.rows) * u64::from(props.samples_per_pixel);
     let decoded = no_panic("decoding JPEG-LS", || {
-        dicom_toolkit_codec::JpegLsCodec::decode_frame(&data)
-            .map_err(|e| ImagingError::malformed(format!("decoding JPEG-LS: {e}")))
+        jpegls::decode(&data, max_samples).map_err(|e| match e {
+            JpegLsError::Unsupported(_) => ImagingError::not_previewable(e.to_string()),
+            _ => ImagingError::malformed(e.to_string()),
+        })
     })?;
     if decoded.width != props.cols
         || decoded.height != props.rows
