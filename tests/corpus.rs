@@ -155,11 +155,13 @@ fn every_corpus_file_renders_or_is_refused_with_a_reason() {
         "JPEG2000.dcm",
         "examples_palette.dcm",
         "SC_ybr_full_422_uncompressed.dcm",
-        // Our RLE decoder (32-bit samples).
+        // Our RLE decoder (32-bit samples) and 12-bit JPEG decoder.
         "SC_rgb_rle_32bit.dcm",
         "SC_rgb_rle_32bit_2frame.dcm",
         "rtdose_rle.dcm",
         "rtdose_rle_1frame.dcm",
+        "JPEG-lossy.dcm",
+        "JPGExtended.dcm",
     ] {
         assert!(
             rows.iter().any(|r| r.file == must && r.rendered),

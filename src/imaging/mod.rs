@@ -17,6 +17,7 @@
 //! Previews are not of diagnostic quality: they are 8-bit, resized, and may be lossy.
 
 mod dicom_meta;
+mod jpeg12;
 #[doc(hidden)] // public for tests/corpus.rs, which compares decoded samples with twin files
 pub mod jpegls;
 mod photo;

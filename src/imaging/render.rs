@@ -13,14 +13,16 @@ use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 use image::{DynamicImage, GrayImage, RgbImage};
 
 use super::dicom_meta::{self, float, int, text};
-use super::rle;
 use super::scan;
 use super::window::voi_linear;
 use super::{ImagingError, Limits, RenderRequest, Rendered, encode_output, error_chain, no_panic};
+use super::{jpeg12, rle};
 
 const JPEG_LS_LOSSLESS: &str = "1.2.840.10008.1.2.4.80";
 const JPEG_LS_NEAR_LOSSLESS: &str = "1.2.840.10008.1.2.4.81";
 const RLE_LOSSLESS: &str = "1.2.840.10008.1.2.5";
+const JPEG_BASELINE: &str = "1.2.840.10008.1.2.4.50";
+const JPEG_EXTENDED: &str = "1.2.840.10008.1.2.4.51";
 
 /// Renders frame `req.frame` of a DICOM object; see the module docs of [`super`].
 pub fn render_dicom(
@@ -41,6 +43,8 @@ enum Decoder {
     JpegLs,
     /// Ours (`rle`): dicom-pixeldata refuses 32-bit samples.
     Rle,
+    /// 12-bit codestreams by ours (`jpeg12`), 8-bit ones by the registry (jpeg-decoder).
+    Jpeg,
     Registry,
 }
 
@@ -59,6 +63,9 @@ fn decoder_for(ts_uid: &str) -> Result<Decoder, ImagingError> {
     }
     if ts_uid == RLE_LOSSLESS {
         return Ok(Decoder::Rle);
+    }
+    if matches!(ts_uid, JPEG_BASELINE | JPEG_EXTENDED) {
+        return Ok(Decoder::Jpeg);
     }
     match TransferSyntaxRegistry.get(ts_uid) {
         Some(ts) if matches!(ts.codec(), Codec::None) => Ok(Decoder::Native),
@@ -246,7 +253,13 @@ fn render_frame(
                 photometric: props.photometric.clone(),
             }
         }
-        (DicomValue::PixelSequence(seq), Decoder::Registry) => {
+        (DicomValue::PixelSequence(seq), Decoder::Jpeg)
+            if is_jpeg12(seq.fragments(), &props, req.frame) =>
+        {
+            check_codestreams(seq.fragments(), limits)?;
+            jpeg12_frame(seq.fragments(), &props, req.frame, limits)?
+        }
+        (DicomValue::PixelSequence(seq), Decoder::Registry | Decoder::Jpeg) => {
             check_codestreams(seq.fragments(), limits)?;
             let px = no_panic("decoding the pixel data", || {
                 obj.decode_pixel_data_frame(req.frame).map_err(|e| {
@@ -459,6 +472,44 @@ pub(crate) fn codestream_dimensions(b: &[u8]) -> Option<(u32, u32)> {
     } else {
         None
     }
+}
+
+/// Whether `frame` is a 12-bit JPEG, which jpeg-decoder (the registry's) cannot decode.
+fn is_jpeg12(fragments: &[Vec<u8>], props: &Props, frame: u32) -> bool {
+    frame_fragments(fragments, props.frames, frame)
+        .is_ok_and(|data| matches!(jpeg12::frame_header(&data), Some((_, 12))))
+}
+
+fn jpeg12_frame(
+    fragments: &[Vec<u8>],
+    props: &Props,
+    frame: u32,
+    limits: &Limits,
+) -> Result<Frame<'static>, ImagingError> {
+    let data = frame_fragments(fragments, props.frames, frame)?;
+    let img = jpeg12::decode(&data, limits.max_pixels)?;
+    if img.width != props.cols
+        || img.height != props.rows
+        || u16::from(img.components) != props.samples_per_pixel
+    {
+        return Err(ImagingError::malformed(format!(
+            "JPEG codestream is {}×{}×{} but the header says {}×{}×{}",
+            img.width, img.height, img.components, props.cols, props.rows, props.samples_per_pixel
+        )));
+    }
+    let photometric = match img.colour {
+        jpeg12::Colour::Grey => props.photometric.clone(),
+        jpeg12::Colour::YCbCr => "YBR_FULL".to_owned(),
+        jpeg12::Colour::Rgb => "RGB".to_owned(),
+    };
+    Ok(Frame {
+        data: Cow::Owned(img.samples.iter().flat_map(|s| s.to_le_bytes()).collect()),
+        bits_allocated: 16,
+        bits_stored: u16::from(img.precision),
+        signed: props.signed,
+        planar: false,
+        photometric,
+    })
 }
 
 /// Reads sample `i` of a frame as a signed integer, masked to the stored bits.

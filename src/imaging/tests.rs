@@ -1313,3 +1313,37 @@ fn rle_with_a_hostile_segment_table_is_malformed() {
         );
     }
 }
+
+/// The 12-bit JPEG fixture (see `scripts/make-jpeg12-fixtures.py`) in a JPEG Extended object.
+#[test]
+fn jpeg_extended_12_bit_renders_with_our_decoder() {
+    let jpeg = include_bytes!("../../fixtures/jpeg12/gradient-q90-restart.jpg").to_vec();
+    let mut fx = Fx::mono16(24, 40, Vec::new()).encapsulated(vec![jpeg]);
+    fx.bits_stored = 12;
+    let bytes = fx.file("1.2.840.10008.1.2.4.51");
+    let (center, width) = (2048.0, 4096.0);
+    let r = render_dicom(&bytes, &req(Some((center, width)), Preset::Auto), &limits()).unwrap();
+    assert_eq!((r.width, r.height), (40, 24));
+    for (x, y) in [(0u32, 0u32), (19, 5), (20, 5), (39, 23), (26, 20)] {
+        let source = 200 + 60 * x + 25 * y + if x >= 20 { 800 } else { 0 };
+        assert_near(
+            grey_at(&r, x, y),
+            expected_grey(f64::from(source), center, width),
+            1,
+            &format!("jpeg 12 ({x}, {y})"),
+        );
+    }
+    // A codestream that the header's geometry does not match is malformed.
+    let jpeg = include_bytes!("../../fixtures/jpeg12/gradient-q90.jpg").to_vec();
+    let mut fx = Fx::mono16(20, 40, Vec::new()).encapsulated(vec![jpeg]);
+    fx.bits_stored = 12;
+    let result = render_dicom(
+        &fx.file("1.2.840.10008.1.2.4.51"),
+        &req(None, Preset::Auto),
+        &limits(),
+    );
+    assert!(
+        matches!(result, Err(ImagingError::Malformed { .. })),
+        "{result:?}"
+    );
+}
