@@ -22,7 +22,6 @@
 
   // window: an explicit [centre, width] chosen by drag or typing, else null (the preset applies).
   var state = { series: null, index: 0, frame: 0, preset: 'auto', window: null, timer: null, opener: null };
-  var loading = false, pending = false;
 
   function current() { return state.series.instances[state.index]; }
 
@@ -41,20 +40,17 @@
 
   function text(node, value) { node.textContent = value === null || value === undefined ? '—' : String(value); }
 
-  // Shows the current image; while one is loading, only the latest request is kept (drag and fast
-  // scrolling would otherwise queue a render per pixel moved).
+  // Shows the current image, at most one new rendering per 100 ms (drag and fast scrolling would
+  // otherwise ask for one per pixel moved); the last state always gets shown.
+  var lastRender = 0, renderTimer = null;
   function render() {
-    if (loading) { pending = true; return; }
-    loading = true;
+    clearTimeout(renderTimer);
+    var wait = 100 - (Date.now() - lastRender);
+    if (wait > 0) { renderTimer = setTimeout(render, wait); return; }
+    lastRender = Date.now();
     image.src = previewUrl(current(), state.frame);
   }
-  image.addEventListener('load', settle);
-  image.addEventListener('error', settle);
-  function settle() {
-    loading = false;
-    if (pending) { pending = false; render(); return; }
-    prefetch();
-  }
+  image.addEventListener('load', prefetch);
 
   // Fetches the next and previous two images with the same window, so scrolling does not wait.
   function prefetch() {
@@ -160,7 +156,10 @@
 
   // Drag: horizontal changes the width, vertical the centre (as in most viewers), shown as it moves.
   var drag = null;
+  // The browser's own image drag-and-drop would cancel the pointer after a few pixels.
+  image.addEventListener('dragstart', function (e) { e.preventDefault(); });
   image.addEventListener('pointerdown', function (e) {
+    e.preventDefault();
     var from = effectiveWindow(current()) || [40, 400];
     drag = { x: e.clientX, y: e.clientY, window: from.slice() };
     image.setPointerCapture(e.pointerId);

@@ -5,7 +5,7 @@ use std::fmt::Write;
 use actix_web::HttpResponse;
 
 use super::pages::{escape, layout};
-use crate::domain::LinkScope;
+use crate::domain::{DocumentId, LinkScope};
 use crate::services::cases::DocumentView;
 use crate::services::links::LiveLink;
 use crate::services::previews::Study;
@@ -84,21 +84,52 @@ pub fn case(
         );
     }
     if live.allows(LinkScope::View) {
-        body.push_str("<section><h2>Documents</h2>\n<table><thead><tr><th>Name</th><th>Kind</th><th>Size</th><th>Received</th><th></th></tr></thead><tbody>\n");
-        for d in documents {
-            let action = if live.allows(LinkScope::Download) {
-                format!(
-                    "<a href=\"/l/{}/documents/{}\" download>Download</a>",
-                    escape(&live.token),
-                    d.id
-                )
+        let download = live.allows(LinkScope::Download);
+        body.push_str(
+            "<section><h2>Documents</h2>\n<table><thead><tr><th>Name</th><th>Kind</th><th>Size</th><th>Received</th>",
+        );
+        body.push_str(if download { "<th>Original</th>" } else { "" });
+        body.push_str("</tr></thead><tbody>\n");
+        let token = escape(&live.token);
+        let download_link =
+            |id: DocumentId| format!("<a href=\"/l/{token}/documents/{id}\" download>Download</a>");
+        // Members of an archive (a CD export can hold hundreds) are listed inside its row.
+        for d in documents.iter().filter(|d| d.parent_id.is_none()) {
+            let members: Vec<&DocumentView> = documents
+                .iter()
+                .filter(|m| m.parent_id == Some(d.id))
+                .collect();
+            let mut name = escape(&d.filename);
+            if !members.is_empty() {
+                let _ = write!(
+                    name,
+                    "<details class=\"members\"><summary>{} file{} inside</summary><ul>",
+                    members.len(),
+                    if members.len() == 1 { "" } else { "s" }
+                );
+                for m in members {
+                    let _ = write!(
+                        name,
+                        "<li>{} · {}{}</li>",
+                        escape(&m.filename),
+                        human_size(m.size),
+                        if download {
+                            format!(" · {}", download_link(m.id))
+                        } else {
+                            String::new()
+                        }
+                    );
+                }
+                name.push_str("</ul></details>");
+            }
+            let action = if download {
+                format!("<td>{}</td>", download_link(d.id))
             } else {
                 String::new()
             };
             let _ = writeln!(
                 body,
-                "<tr><td>{}</td><td>{}</td><td class=\"nowrap\">{}</td><td>{}</td><td>{action}</td></tr>",
-                escape(&d.filename),
+                "<tr><td>{name}</td><td>{}</td><td class=\"nowrap\">{}</td><td>{}</td>{action}</tr>",
                 d.category.as_str(),
                 human_size(d.size),
                 london_short(d.received_at),
@@ -200,7 +231,7 @@ fn viewer(live: &LiveLink, studies: &[Study]) -> String {
          <button type=\"submit\">Apply window</button></form>\n\
          <p id=\"viewer-help\" class=\"hint\">Scroll with the mouse wheel, the arrow keys, Page Up/Down, Home/End or the slider. \
          Drag on the image to change the window: sideways for width, up and down for centre. Escape closes the viewer.</p>\n\
-         <img id=\"viewer-image\" tabindex=\"0\" alt=\"\" class=\"viewer-image\" aria-describedby=\"viewer-help\">\n\
+         <img id=\"viewer-image\" tabindex=\"0\" alt=\"\" draggable=\"false\" class=\"viewer-image\" aria-describedby=\"viewer-help\">\n\
          <p><label for=\"viewer-slider\">Image</label> <input id=\"viewer-slider\" type=\"range\" min=\"0\" max=\"0\" value=\"0\"> \
          <span id=\"viewer-position\" aria-live=\"polite\"></span></p>\n\
          <dl id=\"viewer-meta\" class=\"viewer-meta\"></dl>\n</div>\n\

@@ -67,7 +67,7 @@ pub fn etag(
 pub fn watermark_lines(recipient: &str, at: DateTime<Utc>) -> Vec<String> {
     vec![
         format!("For {recipient}"),
-        format!("{} UTC · not for diagnosis", at.format("%Y-%m-%d %H:%M")),
+        format!("{} UTC", at.format("%Y-%m-%d %H:%M")),
     ]
 }
 

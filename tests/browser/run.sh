@@ -21,6 +21,9 @@ export CONSILIUM__DATA_DIR="$work/data"
 export CONSILIUM__SERVER__BIND="127.0.0.1:$port"
 export CONSILIUM__SERVER__PUBLIC_URL="$base"
 export CONSILIUM__LOG__FORMAT=pretty
+# Previews carry the recipient and the time, as a deployment that wants it would run (the viewer's
+# screenshots show it).
+export CONSILIUM__PREVIEWS__WATERMARK=true
 cd "$work"
 
 "$bin" serve >"$work/server.log" 2>&1 &
@@ -36,7 +39,7 @@ token=$("$bin" admin create-token --name browser-tests | tail -n 1)
 status=0
 BASE_URL="$base" ADMIN_TOKEN="$token" SCREENSHOT_DIR="$here/screenshots" \
   node "$here/run.mjs" || status=$?
-# The consultant's link and the image viewer (needs fixtures/dicom-corpus, fetched by .ci/run).
+# The radiologist's link and the image viewer (a synthetic CT series, tests/browser/phantom.mjs).
 BASE_URL="$base" ADMIN_TOKEN="$token" SCREENSHOT_DIR="$here/screenshots" \
   node "$here/links.mjs" || status=$?
 if [ "$status" -ne 0 ]; then
