@@ -46,6 +46,15 @@ async fn ct_case(app: &TestApp) -> String {
     receipt["case_id"].as_str().unwrap().to_owned()
 }
 
+/// Object keys of the previews cached in the blob store.
+async fn cached_previews(app: &TestApp) -> Vec<String> {
+    app.stored_keys()
+        .await
+        .into_iter()
+        .filter(|k| k.contains("/previews/"))
+        .collect()
+}
+
 fn grey(png: &[u8], x: u32, y: u32) -> f64 {
     let img = image::load_from_memory(png).unwrap().to_luma8();
     f64::from(img.get_pixel(x, y).0[0])
@@ -159,12 +168,7 @@ async fn presets_window_the_ct_as_asked_and_previews_are_cached_and_audited() {
         .await
         .unwrap();
     assert_eq!(again.status(), 304);
-    let cached: Vec<String> = app
-        .stored_keys()
-        .await
-        .into_iter()
-        .filter(|k| k.contains("/previews/"))
-        .collect();
+    let cached = cached_previews(&app).await;
     assert_eq!(cached.len(), 3, "{cached:?}");
     let audited = app.services.repo.audit_records(None).await.unwrap();
     assert_eq!(
@@ -321,12 +325,7 @@ async fn watermarked_previews_carry_the_recipient_and_the_cache_stays_unmarked()
             assert_eq!(img.get_pixel(x, y).0, expected, "glyph F at ({col}, {row})");
         }
     }
-    let cached: Vec<String> = app
-        .stored_keys()
-        .await
-        .into_iter()
-        .filter(|k| k.contains("/previews/"))
-        .collect();
+    let cached = cached_previews(&app).await;
     assert_eq!(
         cached.len(),
         1,

@@ -7,21 +7,20 @@
 
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { chromium } from 'playwright-core';
 
+import { axe } from './axe.mjs';
+
 import { ctSeriesZip } from './phantom.mjs';
 
-const require = createRequire(import.meta.url);
 const here = dirname(fileURLToPath(import.meta.url));
 const BASE = process.env.BASE_URL;
 const ADMIN_TOKEN = process.env.ADMIN_TOKEN;
 const SHOTS = process.env.SCREENSHOT_DIR || join(here, 'screenshots');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const AXE_SOURCE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 const SLICES = 12;
 mkdirSync(SHOTS, { recursive: true });
 
@@ -54,20 +53,6 @@ async function issueLink(caseId) {
   });
   assert.equal(response.status, 201, await response.clone().text());
   return response.json();
-}
-
-async function axe(page, label) {
-  await page.evaluate(AXE_SOURCE);
-  const result = await page.evaluate(() =>
-    window.axe.run(document, {
-      runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice'] },
-    }),
-  );
-  for (const v of result.violations) {
-    console.log(`    axe (${label}): ${v.impact} ${v.id}: ${v.help} [${v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join(', ')}]`);
-  }
-  const serious = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  assert.deepEqual(serious.map((v) => v.id), [], `axe: no serious or critical violation (${label})`);
 }
 
 const tests = [];

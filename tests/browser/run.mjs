@@ -6,14 +6,14 @@
 
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { chromium } from 'playwright-core';
 
+import { axe } from './axe.mjs';
+
 const here = dirname(fileURLToPath(import.meta.url));
-const require = createRequire(import.meta.url);
 const BASE = process.env.BASE_URL;
 const ADMIN_TOKEN = process.env.ADMIN_TOKEN;
 const SHOTS = process.env.SCREENSHOT_DIR || join(here, 'screenshots');
@@ -23,7 +23,6 @@ if (!BASE || !ADMIN_TOKEN) {
   process.exit(2);
 }
 mkdirSync(SHOTS, { recursive: true });
-const AXE_SOURCE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 
 // ---- Files a patient would send ----
 
@@ -104,21 +103,6 @@ async function newPage(options = {}) {
 function assertClean(page) {
   const problems = page.problems.filter((p) => !/Failed to load resource: the server responded with a status of (4\d\d|5\d\d)/.test(p));
   assert.deepEqual(problems, [], 'no console errors, CSP violations or third-party requests');
-}
-
-async function axe(page, label) {
-  await page.evaluate(AXE_SOURCE);
-  const result = await page.evaluate(() =>
-    window.axe.run(document, {
-      runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice'] },
-    }),
-  );
-  for (const v of result.violations) {
-    console.log(`    axe (${label}): ${v.impact} ${v.id}: ${v.help} [${v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join(', ')}]`);
-  }
-  const serious = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  assert.deepEqual(serious.map((v) => v.id), [], `axe: no serious or critical violation (${label})`);
-  return result;
 }
 
 async function screenshots(page, name) {
