@@ -170,10 +170,14 @@ fn every_corpus_file_renders_or_is_refused_with_a_reason() {
     }
 }
 
-fn corpus_bytes(name: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+fn corpus_path(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("fixtures/dicom-corpus")
-        .join(name);
+        .join(name)
+}
+
+fn corpus_bytes(name: &str) -> Vec<u8> {
+    let path = corpus_path(name);
     std::fs::read(&path).unwrap_or_else(|e| {
         panic!(
             "{}: {e}; run scripts/fetch-dicom-corpus first",
@@ -226,12 +230,6 @@ fn rle_32_bit_files_decode_like_their_twins() {
         render_pixels("SC_rgb_rle_32bit_2frame.dcm", 1).to_rgb8(),
         inverse
     );
-}
-
-fn corpus_path(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures/dicom-corpus")
-        .join(name)
 }
 
 fn corpus_object(name: &str) -> dicom_object::DefaultDicomObject {
