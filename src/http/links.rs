@@ -328,9 +328,7 @@ pub async fn download(
     live.require(&services, LinkScope::Download, client.clone())
         .await?;
     let document = path_document(&req)?;
-    if !live.owns_document(&services, document).await? {
-        return Err(ServiceError::NotFound.into());
-    }
+    live.document(&services, document).await?;
     let download =
         documents::download(services.into_inner(), document, live.actor(), client).await?;
     Ok(attachment_response(download))
@@ -471,13 +469,7 @@ pub async fn preview(
         .await?;
     let request = query.render_request()?;
     let document = path_document(&req)?;
-    let doc = services
-        .repo
-        .get_document(document)
-        .await
-        .map_err(ServiceError::from)?
-        .filter(|d| d.case_id == live.case.id)
-        .ok_or(ServiceError::NotFound)?;
+    let doc = live.document(&services, document).await?;
     let watermarked_for = services.settings.previews.watermark.then_some(live.link.id);
     let etag = previews::etag(&doc, &request, watermarked_for);
     let cache = "private, max-age=86400";

@@ -18,7 +18,7 @@ use utoipa::ToSchema;
 
 use super::{ServiceError, Services};
 use crate::crypto::{CaseKey, decrypt_field, encrypt_field, sign_link_token, verify_link_token};
-use crate::db::{CaseRecord, LinkRecord};
+use crate::db::{CaseRecord, DocumentRecord, LinkRecord};
 use crate::domain::{
     AuditAction, AuditActor, AuditEvent, AuditOutcome, CaseId, DocumentId, LinkId, LinkRole,
     LinkScope,
@@ -344,17 +344,18 @@ impl LiveLink {
         )))
     }
 
-    /// Whether `document` belongs to this link's case (else it is `not-found` to the link).
-    pub async fn owns_document(
+    /// The document `document` of this link's case; `not-found` for a document of another case.
+    pub async fn document(
         &self,
         services: &Services,
         document: DocumentId,
-    ) -> Result<bool, ServiceError> {
-        Ok(services
+    ) -> Result<DocumentRecord, ServiceError> {
+        services
             .repo
             .get_document(document)
             .await?
-            .is_some_and(|d| d.case_id == self.case.id))
+            .filter(|d| d.case_id == self.case.id)
+            .ok_or(ServiceError::NotFound)
     }
 
     /// Audits and returns `forbidden` when the link lacks `scope`.
