@@ -16,6 +16,12 @@
 //! PUT, and after it (SQL commit). Memory: `MEMORY_UPLOADS` uploads at once, with the upload budget's
 //! wait raised so that they queue for room rather than fail.
 //!
+//! Hostile requests (first, on a gateway of their own): the attack run's deflate bombs (a deflated
+//! `.dcm` that inflates to 256 MiB, a CD export of 250 of them at 4 MiB each, a zip entry whose
+//! header hides a 1000:1 ratio), each once, with the gateway's CPU time against that of an honest
+//! 8 MiB request on the same gateway (the baseline: the ratio is reported); then
+//! `HOSTILE_AT_ONCE` of each at once, with the gateway's peak RSS.
+//!
 //! `CONSILIUM__…` variables in the environment are applied on top of the gateway's settings (e.g.
 //! `CONSILIUM__INTAKE__UPLOAD_BUDGET_BYTES=…`, `CONSILIUM__SERVER__WORKERS=4`).
 
@@ -43,6 +49,9 @@ use s3s::dto;
 use s3s::{S3Request, S3Response, S3Result};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
+#[path = "../tests/api/bombs.rs"]
+mod bombs;
+
 const BUCKET: &str = "consilium-bench";
 const S3_ACCESS_KEY: &str = "consilium-bench-access";
 const S3_SECRET_KEY: &str = "consilium-bench-secret-key";
@@ -59,6 +68,14 @@ const THROUGHPUT_CONCURRENCY: [usize; 2] = [1, 4];
 const MEMORY_UPLOADS: usize = 64;
 const RATIO_TARGET: f64 = 0.8;
 const RSS_TARGET_MIB: f64 = 400.0;
+/// Hostile requests in flight at once in the hostile phase.
+const HOSTILE_AT_ONCE: usize = 8;
+/// Most gateway CPU one hostile request (under 8 MiB) may cost.
+const HOSTILE_CPU_TARGET_SECONDS: f64 = 2.0;
+/// Most gateway RSS with `HOSTILE_AT_ONCE` hostile requests at once.
+const HOSTILE_RSS_TARGET_MIB: f64 = 256.0;
+/// Honest requests whose CPU time is the hostile phase's baseline.
+const BASELINE_UPLOADS: usize = 4;
 /// Linux's `USER_HZ` (the unit of utime/stime in `/proc/<pid>/stat`) on every mainstream platform.
 const CLOCK_TICKS_PER_SECOND: f64 = 100.0;
 
@@ -742,6 +759,7 @@ struct Memory {
 
 async fn bench() {
     let s3_server = S3Server::start().await;
+    let hostile = hostile_phase(&s3_server).await;
     let gateway = Gateway::start(&s3_server.endpoint).await;
     let bench = Bench {
         http: reqwest::Client::builder()
@@ -776,6 +794,189 @@ async fn bench() {
     let Bench { gateway, .. } = bench;
     gateway.stop().await;
     report(&tallies, &memory, idle_rss_kib);
+    report_hostile(&hostile);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hostile requests
+// ---------------------------------------------------------------------------------------------
+
+/// One kind of hostile request: a file under a field, for a service.
+struct HostileKind {
+    what: &'static str,
+    field: &'static str,
+    service: &'static str,
+    filename: &'static str,
+    bytes: Bytes,
+}
+
+fn hostile_kinds() -> Vec<HostileKind> {
+    const MIB: u32 = 1024 * 1024;
+    let lying_stream = bombs::repeated_deflate(b'a', 60);
+    let text = vec![b'a'; 60 * MIB as usize];
+    vec![
+        HostileKind {
+            what: "deflated .dcm inflating to 256 MiB",
+            field: "image",
+            service: "records_and_images_review",
+            filename: "ct.dcm",
+            bytes: Bytes::from(bombs::deflated_dicom(256)),
+        },
+        HostileKind {
+            what: "CD export of 250 deflated DICOM, 4 MiB each",
+            field: "image",
+            service: "records_and_images_review",
+            filename: "cd.zip",
+            bytes: Bytes::from(bombs::deflated_dicom_cd(250, 4)),
+        },
+        HostileKind {
+            what: "zip entry of 60 MiB whose header claims 1 MiB compressed",
+            field: "report",
+            service: "records_review",
+            filename: "notes.zip",
+            bytes: Bytes::from(bombs::zip_with_raw_entry(
+                "notes.txt",
+                &lying_stream,
+                MIB,
+                60 * MIB,
+                crc32fast::hash(&text),
+            )),
+        },
+    ]
+}
+
+fn hostile_form(kind: &HostileKind) -> Form {
+    let part = Part::stream_with_length(
+        reqwest::Body::from(kind.bytes.clone()),
+        kind.bytes.len() as u64,
+    )
+    .file_name(kind.filename);
+    Form::new()
+        .text("full_name", "Amelia Zanzibar-Quint")
+        .text("email", "amelia.quint@example.org")
+        .text("service", kind.service)
+        .text("condition", "A second opinion on my CT.")
+        .text("terms_accepted", "true")
+        .part(kind.field, part)
+}
+
+async fn send_hostile(client: &reqwest::Client, address: &str, kind: &HostileKind) -> u16 {
+    match client
+        .post(format!("{address}/api/v1/requests"))
+        .multipart(hostile_form(kind))
+        .send()
+        .await
+    {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            let _ = response.bytes().await;
+            status
+        }
+        Err(e) => {
+            eprintln!("hostile request failed: {e}");
+            0
+        }
+    }
+}
+
+struct HostileResult {
+    what: &'static str,
+    size: usize,
+    status: u16,
+    cpu_seconds: f64,
+    at_once_statuses: Vec<u16>,
+    at_once_peak_kib: Option<u64>,
+    peak_reset: bool,
+}
+
+struct Hostile {
+    baseline_cpu_seconds: f64,
+    idle_rss_kib: Option<u64>,
+    results: Vec<HostileResult>,
+}
+
+/// Each hostile kind once (CPU), then `HOSTILE_AT_ONCE` at once (peak RSS), on a fresh gateway;
+/// honest uploads on the same gateway give the CPU baseline.
+async fn hostile_phase(s3_server: &S3Server) -> Hostile {
+    let gateway = Gateway::start(&s3_server.endpoint).await;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(HOSTILE_AT_ONCE)
+        .build()
+        .expect("http client");
+    let payload = pdf(FILE_BYTES);
+    let idle_rss_kib = gateway.status_kib("VmRSS");
+    // Warm: connections, SQLite, the first PUT.
+    assert_eq!(upload(&http, &gateway.address, &payload).await.status, 201);
+    let before = gateway.cpu_seconds();
+    for _ in 0..BASELINE_UPLOADS {
+        assert_eq!(upload(&http, &gateway.address, &payload).await.status, 201);
+    }
+    #[allow(clippy::cast_precision_loss)]
+    let baseline_cpu_seconds = (gateway.cpu_seconds() - before) / BASELINE_UPLOADS as f64;
+    s3_server.take_stored();
+
+    let mut results = Vec::new();
+    for kind in hostile_kinds() {
+        let before = gateway.cpu_seconds();
+        let status = send_hostile(&http, &gateway.address, &kind).await;
+        let cpu_seconds = gateway.cpu_seconds() - before;
+        let peak_reset = gateway.reset_peak();
+        let at_once_statuses: Vec<u16> = futures_util::future::join_all(
+            (0..HOSTILE_AT_ONCE).map(|_| send_hostile(&http, &gateway.address, &kind)),
+        )
+        .await;
+        results.push(HostileResult {
+            what: kind.what,
+            size: kind.bytes.len(),
+            status,
+            cpu_seconds,
+            at_once_statuses,
+            at_once_peak_kib: gateway.status_kib("VmHWM"),
+            peak_reset,
+        });
+    }
+    let (_, stored) = s3_server.take_stored();
+    assert_eq!(stored, 0, "no hostile request left a blob");
+    gateway.stop().await;
+    Hostile {
+        baseline_cpu_seconds,
+        idle_rss_kib,
+        results,
+    }
+}
+
+fn report_hostile(hostile: &Hostile) {
+    println!(
+        "  hostile requests (a gateway of their own, idle RSS {}): baseline: an honest {} MiB \
+         request costs {:.0} ms of gateway CPU",
+        hostile
+            .idle_rss_kib
+            .map_or_else(|| "?".into(), |k| format!("{:.0} MiB", kib_to_mib(k))),
+        FILE_BYTES / (1024 * 1024),
+        hostile.baseline_cpu_seconds * 1000.0,
+    );
+    for r in &hostile.results {
+        let peak = r.at_once_peak_kib.map(kib_to_mib);
+        println!(
+            "    {} ({} KiB): {}, {:.0} ms of gateway CPU = {:.2} x baseline (target <= {} s) {}; \
+             {HOSTILE_AT_ONCE} at once: statuses {:?}, gateway peak RSS {}{} (target <= \
+             {HOSTILE_RSS_TARGET_MIB} MiB) {}",
+            r.what,
+            r.size / 1024,
+            r.status,
+            r.cpu_seconds * 1000.0,
+            r.cpu_seconds / hostile.baseline_cpu_seconds.max(0.001),
+            HOSTILE_CPU_TARGET_SECONDS,
+            verdict(r.status == 422 && r.cpu_seconds <= HOSTILE_CPU_TARGET_SECONDS),
+            r.at_once_statuses,
+            peak.map_or_else(|| "unknown".into(), |p| format!("{p:.0} MiB")),
+            if r.peak_reset { "" } else { " (lifetime peak)" },
+            verdict(
+                r.at_once_statuses.iter().all(|s| *s == 422)
+                    && peak.is_some_and(|p| p <= HOSTILE_RSS_TARGET_MIB)
+            ),
+        );
+    }
 }
 
 /// Connections, SQLite, the SDK's first request; and a check of the receipt.

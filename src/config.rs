@@ -115,6 +115,12 @@ pub struct IntakeSettings {
     pub archive_max_depth: u32,
     pub upload_budget_bytes: u64,
     pub upload_budget_wait_seconds: u64,
+    /// A request body from which nothing arrives for this long is ended with 408.
+    pub body_idle_timeout_seconds: u64,
+    /// Uploads (requests, link uploads) one client address may have in progress at once.
+    pub max_uploads_per_client: u32,
+    /// Total bytes of a request's text fields.
+    pub max_text_bytes: u64,
 }
 
 /// The patient request form: submission rate limit, terms text, and the services it offers.
@@ -291,6 +297,24 @@ impl Settings {
         }
         if self.intake.max_images == 0 {
             return Err(invalid("intake.max_images", "must be at least 1"));
+        }
+        if self.intake.body_idle_timeout_seconds == 0 {
+            return Err(invalid(
+                "intake.body_idle_timeout_seconds",
+                "must be at least 1",
+            ));
+        }
+        if self.intake.max_uploads_per_client == 0 {
+            return Err(invalid(
+                "intake.max_uploads_per_client",
+                "must be at least 1",
+            ));
+        }
+        if self.intake.max_text_bytes < 8 * 1024 {
+            return Err(invalid(
+                "intake.max_text_bytes",
+                "must be at least 8192 (the condition alone may be 5000 characters)",
+            ));
         }
         self.validate_form()?;
         self.validate_partners()?;

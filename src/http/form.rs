@@ -140,6 +140,10 @@ const MESSAGES: &[(&str, &str)] = &[
         "Together your files are more than we can receive at once. Send fewer or smaller files.",
     ),
     (
+        "request-timeout",
+        "Your upload stopped part-way, and nothing was saved. Check your connection and send it again: your answers are still here.",
+    ),
+    (
         "rate-limited",
         "You have sent several requests in a short time. Wait {retry} and send it again: your answers are still here.",
     ),
@@ -493,7 +497,9 @@ pub fn place_refusal(problem: &Value, answers: &Answers, retry_after: Option<u64
             file_field.unwrap_or_else(|| "documents".into()),
             code.to_owned(),
         ),
-        "rate-limited" | "unavailable" | "forbidden" => ("general".to_owned(), code.to_owned()),
+        "rate-limited" | "unavailable" | "forbidden" | "request-timeout" => {
+            ("general".to_owned(), code.to_owned())
+        }
         _ => ("general".to_owned(), "other".to_owned()),
     };
     let template = if MESSAGES.iter().any(|(k, _)| *k == key) {

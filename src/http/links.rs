@@ -366,7 +366,7 @@ async fn upload(
         request_fields
     };
     let outcome = match receive_upload(&req, payload, &services, &mut submission, fields).await {
-        Ok(_) => submission.commit_additions().await,
+        Ok(()) => submission.commit_additions().await,
         Err(e) => Err(e),
     };
     match outcome {

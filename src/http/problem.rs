@@ -82,6 +82,12 @@ pub const PROBLEMS: &[ProblemKind] = &[
         explanation: "Each file must be under 8 MB. Please make the file smaller (for example, a lower-resolution photo or a PDF split in two) and try again.",
     },
     ProblemKind {
+        code: "request-timeout",
+        status: 408,
+        title: "The upload stalled",
+        explanation: "Nothing arrived for a while, so the upload was stopped and nothing was kept. Please check your connection and send it again.",
+    },
+    ProblemKind {
         code: "request-too-large",
         status: 413,
         title: "The request is too large",
@@ -231,6 +237,7 @@ impl ApiError {
             E::ImagesRequired => "images-required",
             E::FileTooLarge { .. } => "file-too-large",
             E::RequestTooLarge { .. } => "request-too-large",
+            E::RequestTimeout { .. } => "request-timeout",
             E::ExtensionNotAllowed { .. } => "extension-not-allowed",
             E::ContentMismatch { .. } => "content-mismatch",
             E::ArchiveRejected { .. } => "archive-rejected",
@@ -267,6 +274,7 @@ impl ApiError {
             E::InvalidField { field, message } => format!("`{field}`: {message}"),
             E::FileTooLarge { filename, limit_bytes } => format!("`{filename}` is larger than {limit_bytes} bytes."),
             E::RequestTooLarge { limit_bytes } => format!("The request is larger than {limit_bytes} bytes."),
+            E::RequestTimeout { idle_seconds } => format!("Nothing of the request body arrived for {idle_seconds} seconds; nothing was stored."),
             E::ExtensionNotAllowed { filename, allowed } => format!("`{filename}`: accepted here are {}.", allowed.join(", ")),
             E::ContentMismatch { filename, detected } => format!("`{filename}` does not contain what its extension says (found: {detected})."),
             E::ArchiveRejected { filename, reason } | E::ImageRejected { filename, reason } => {
@@ -406,6 +414,7 @@ mod tests {
             ServiceError::UnsupportedMediaType,
             ServiceError::Malformed("x".into()),
             ServiceError::RequestTooLarge { limit_bytes: 1 },
+            ServiceError::RequestTimeout { idle_seconds: 1 },
         ];
         for e in errors {
             let api = ApiError(e);

@@ -1,11 +1,13 @@
 //! `POST /api/v1/requests`: a patient's request, read as a stream of multipart parts. Files are
 //! refused as early as possible: a fourth image before any of its bytes are read, an oversized file
 //! as soon as it crosses the limit (nothing more of it is read or buffered), a body over the cap as
-//! soon as it crosses it.
+//! soon as it crosses it, a text field that is not the contract's at once, a body that stalls after
+//! `intake.body_idle_timeout_seconds`. Memory is reserved from the upload budget as bytes arrive,
+//! and one client address has at most `intake.max_uploads_per_client` uploads going at once.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
 
 use actix_multipart::{Multipart, MultipartError};
 use actix_web::error::PayloadError;
@@ -23,10 +25,22 @@ use crate::intake::Field;
 use crate::services::submit::{Receipt, Submission};
 use crate::services::{ServiceError, Services};
 
-/// Text fields are short; anything longer is refused rather than buffered.
-const MAX_TEXT_FIELD_BYTES: usize = 64 * 1024;
 /// Multipart framing and text fields, on top of the files.
 const BODY_OVERHEAD_BYTES: u64 = 1024 * 1024;
+/// The text fields of a patient's request (API.md); any other is refused.
+pub const REQUEST_TEXT_FIELDS: &[&str] = &[
+    "full_name",
+    "email",
+    "phone",
+    "contact_preference",
+    "service",
+    "condition",
+    "terms_accepted",
+    "sponsor",
+    "sponsor_reference",
+];
+/// The longest field name repeated back in a refusal.
+const SHOWN_FIELD_NAME_CHARS: usize = 64;
 
 /// Which multipart parts are files, and what they become.
 pub type UploadFields = fn(&str) -> Option<(Field, DocumentCategory)>;
@@ -48,9 +62,25 @@ pub fn body_cap(services: &Services) -> u64 {
     files * i.max_file_bytes + BODY_OVERHEAD_BYTES
 }
 
-fn multipart_error(e: &MultipartError, over_cap: &AtomicBool, cap: u64) -> ServiceError {
-    if over_cap.load(Ordering::Relaxed) {
-        return ServiceError::RequestTooLarge { limit_bytes: cap };
+/// Why the body stream ended early, when it was our doing.
+#[derive(Default)]
+struct BodyLimits {
+    cap: u64,
+    over_cap: AtomicBool,
+    idle_seconds: u64,
+    timed_out: AtomicBool,
+}
+
+fn multipart_error(e: &MultipartError, limits: &BodyLimits) -> ServiceError {
+    if limits.over_cap.load(Ordering::Relaxed) {
+        return ServiceError::RequestTooLarge {
+            limit_bytes: limits.cap,
+        };
+    }
+    if limits.timed_out.load(Ordering::Relaxed) {
+        return ServiceError::RequestTimeout {
+            idle_seconds: limits.idle_seconds,
+        };
     }
     match e {
         MultipartError::ContentTypeMissing
@@ -69,10 +99,11 @@ fn multipart_error(e: &MultipartError, over_cap: &AtomicBool, cap: u64) -> Servi
         (status = 201, description = "Stored", body = Receipt),
         (status = 400, description = "malformed-request", body = super::problem::Problem),
         (status = 403, description = "forbidden: a browser's post without the form's CSRF token, or from another site", body = super::problem::Problem),
+        (status = 408, description = "request-timeout: nothing of the body arrived for intake.body_idle_timeout_seconds", body = super::problem::Problem),
         (status = 413, description = "file-too-large, request-too-large", body = super::problem::Problem),
         (status = 415, description = "extension-not-allowed, content-mismatch, unsupported-media-type", body = super::problem::Problem),
         (status = 422, description = "invalid-field, terms-not-accepted, too-many-images, too-many-files, images-required, archive-rejected, image-rejected", body = super::problem::Problem),
-        (status = 429, description = "rate-limited (with Retry-After)", body = super::problem::Problem),
+        (status = 429, description = "rate-limited (with Retry-After): submissions per address, or too many uploads from one address at once", body = super::problem::Problem),
         (status = 503, description = "unavailable", body = super::problem::Problem),
     )
 )]
@@ -96,7 +127,7 @@ pub async fn submit(
         payload,
         &services,
         &mut submission,
-        request_fields,
+        (request_fields, REQUEST_TEXT_FIELDS),
         &mut answers,
         browser,
     )
@@ -150,38 +181,38 @@ async fn refused_form(
     form::refused_page(req, services, guard, status, &headers, &problem, answers)
 }
 
-/// Reads a multipart upload within the body cap and the upload budget, feeding its files to
-/// `submission`; returns the text fields. Shared by patient requests and link uploads.
+/// Reads a multipart upload of files only (documents added through a link) within the body cap
+/// and the upload budget, feeding its files to `submission`.
 pub async fn receive_upload(
     req: &HttpRequest,
     payload: web::Payload,
     services: &Services,
     submission: &mut Submission,
     upload_fields: UploadFields,
-) -> Result<HashMap<String, String>, ServiceError> {
+) -> Result<(), ServiceError> {
     let mut answers = Answers::default();
     receive_upload_into(
         req,
         payload,
         services,
         submission,
-        upload_fields,
+        (upload_fields, &[]),
         &mut answers,
         false,
     )
-    .await?;
-    Ok(answers.fields)
+    .await
 }
 
-/// `receive_upload`, keeping what was received in `answers` even when it fails. With `drain`
-/// (a browser), a refused body is read to its end (within the cap, discarding files): a browser
-/// shows the answer only once it has sent everything, and the rest of the answers come back.
+/// `receive_upload`, with the text fields `form.1` allowed (kept in `answers` with the names of
+/// the files, even when it fails). With `drain` (a browser), a refused body is read to its end
+/// (within the cap, discarding files): a browser shows the answer only once it has sent
+/// everything, and the rest of the answers come back.
 async fn receive_upload_into(
     req: &HttpRequest,
     payload: web::Payload,
     services: &Services,
     submission: &mut Submission,
-    upload_fields: UploadFields,
+    form: (UploadFields, &[&str]),
     answers: &mut Answers,
     drain: bool,
 ) -> Result<(), ServiceError> {
@@ -197,72 +228,106 @@ async fn receive_upload_into(
     if !is_multipart {
         return Err(ServiceError::UnsupportedMediaType);
     }
-    let cap = body_cap(services);
+    let intake = &services.settings.intake;
+    let limits = Arc::new(BodyLimits {
+        cap: body_cap(services),
+        idle_seconds: intake.body_idle_timeout_seconds,
+        ..BodyLimits::default()
+    });
     let declared: Option<u64> = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok());
-    if declared.is_some_and(|len| len > cap) {
-        return Err(ServiceError::RequestTooLarge { limit_bytes: cap });
-    }
-
-    // Room for one file and its sealed copy: files are stored one at a time.
-    let max_file = services.settings.intake.max_file_bytes;
-    let holds = declared.unwrap_or(max_file).min(max_file) * 2 + 64 * 1024;
-    let Some(_reservation) = services.budget.reserve(holds).await else {
-        return Err(ServiceError::Unavailable {
-            reason: "upload budget full".into(),
-            retry_after_seconds: 10,
+    if declared.is_some_and(|len| len > limits.cap) {
+        return Err(ServiceError::RequestTooLarge {
+            limit_bytes: limits.cap,
         });
+    }
+    let _slot = match super::client_address(req) {
+        Some(client) => Some(services.client_uploads.enter(&client).ok_or(
+            ServiceError::RateLimited {
+                retry_after_seconds: 10,
+            },
+        )?),
+        None => None,
     };
 
-    let over_cap = Arc::new(AtomicBool::new(false));
     let seen = Arc::new(AtomicU64::new(0));
     let counted = {
-        let over_cap = Arc::clone(&over_cap);
-        payload.map(move |chunk| {
+        let limits = Arc::clone(&limits);
+        idle_limited(payload, Arc::clone(&limits)).map(move |chunk| {
             let chunk = chunk?;
-            if seen.fetch_add(chunk.len() as u64, Ordering::Relaxed) + chunk.len() as u64 > cap {
-                over_cap.store(true, Ordering::Relaxed);
+            if seen.fetch_add(chunk.len() as u64, Ordering::Relaxed) + chunk.len() as u64
+                > limits.cap
+            {
+                limits.over_cap.store(true, Ordering::Relaxed);
                 return Err(PayloadError::Overflow);
             }
             Ok(chunk)
         })
     };
     let mut multipart = Multipart::new(req.headers(), counted);
-    let received = receive(
-        &mut multipart,
-        submission,
-        upload_fields,
-        services,
-        &over_cap,
-        cap,
-        answers,
-    )
-    .await;
-    if received.is_err() && drain {
-        drain_answers(&mut multipart, upload_fields, answers).await;
+    let received = receive(&mut multipart, submission, form, services, &limits, answers).await;
+    if received.is_err() && drain && !limits.timed_out.load(Ordering::Relaxed) {
+        drain_answers(&mut multipart, form, intake.max_text_bytes, answers).await;
     }
     received
 }
 
-/// Reads every part: files are checked, sealed and stored as they arrive; text fields (and the
-/// names of the files) go to `answers`.
+/// The body, ended with an error (and `limits.timed_out` set) when nothing of it arrives for
+/// `limits.idle_seconds`.
+fn idle_limited(
+    payload: web::Payload,
+    limits: Arc<BodyLimits>,
+) -> impl futures_util::Stream<Item = Result<bytes::Bytes, PayloadError>> {
+    let idle = Duration::from_secs(limits.idle_seconds);
+    futures_util::stream::unfold(Some(payload), move |payload| {
+        let limits = Arc::clone(&limits);
+        async move {
+            let mut payload = payload?;
+            match tokio::time::timeout(idle, payload.next()).await {
+                Ok(Some(item)) => Some((item, Some(payload))),
+                Ok(None) => None,
+                Err(_) => {
+                    limits.timed_out.store(true, Ordering::Relaxed);
+                    let stalled = std::io::Error::new(std::io::ErrorKind::TimedOut, "body idle");
+                    Some((Err(PayloadError::Io(stalled)), None))
+                }
+            }
+        }
+    })
+    // Multipart may poll again after the end: a fused stream keeps answering "ended".
+    .fuse()
+}
+
+/// A field name as it may be repeated back: printable, and short.
+fn shown_field_name(name: &str) -> String {
+    name.chars()
+        .filter(|c| !c.is_control())
+        .take(SHOWN_FIELD_NAME_CHARS)
+        .collect()
+}
+
+/// Reads every part: files are checked, sealed and stored as they arrive (the request's memory
+/// reservation growing with each file's bytes); text fields (and the names of the files) go to
+/// `answers`. Only the fields `form` names are accepted, each text field once, all text fields
+/// together within `intake.max_text_bytes`.
 async fn receive(
     multipart: &mut Multipart,
     submission: &mut Submission,
-    upload_fields: UploadFields,
+    (upload_fields, text_fields): (UploadFields, &[&str]),
     services: &Services,
-    over_cap: &AtomicBool,
-    cap: u64,
+    limits: &BodyLimits,
     answers: &mut Answers,
 ) -> Result<(), ServiceError> {
     let max_file = services.settings.intake.max_file_bytes;
+    let max_text = services.settings.intake.max_text_bytes;
+    let mut text_bytes: u64 = 0;
     while let Some(mut part) = multipart
         .try_next()
         .await
-        .map_err(|e| multipart_error(&e, over_cap, cap))?
+        .map_err(|e| multipart_error(&e, limits))?
     {
         let name = part.name().unwrap_or_default().to_owned();
         let filename = part
@@ -277,7 +342,7 @@ async fn receive(
                     while let Some(chunk) = part
                         .try_next()
                         .await
-                        .map_err(|e| multipart_error(&e, over_cap, cap))?
+                        .map_err(|e| multipart_error(&e, limits))?
                     {
                         if !chunk.is_empty() {
                             return Err(ServiceError::InvalidField {
@@ -293,14 +358,16 @@ async fn receive(
                 while let Some(chunk) = part
                     .try_next()
                     .await
-                    .map_err(|e| multipart_error(&e, over_cap, cap))?
+                    .map_err(|e| multipart_error(&e, limits))?
                 {
-                    if (bytes.len() + chunk.len()) as u64 > max_file {
+                    let held = (bytes.len() + chunk.len()) as u64;
+                    if held > max_file {
                         return Err(ServiceError::FileTooLarge {
                             filename,
                             limit_bytes: max_file,
                         });
                     }
+                    submission.hold(held).await?;
                     bytes.extend_from_slice(&chunk);
                 }
                 submission
@@ -313,17 +380,32 @@ async fn receive(
                     message: "must be a file".into(),
                 });
             }
+            (None, _) if !text_fields.contains(&name.as_str()) => {
+                return Err(ServiceError::InvalidField {
+                    field: shown_field_name(&name),
+                    message: "not a field of this form".into(),
+                });
+            }
+            (None, _) if answers.fields.contains_key(&name) => {
+                return Err(ServiceError::InvalidField {
+                    field: name,
+                    message: "given more than once".into(),
+                });
+            }
             (None, _) => {
                 let mut value = Vec::new();
                 while let Some(chunk) = part
                     .try_next()
                     .await
-                    .map_err(|e| multipart_error(&e, over_cap, cap))?
+                    .map_err(|e| multipart_error(&e, limits))?
                 {
-                    if value.len() + chunk.len() > MAX_TEXT_FIELD_BYTES {
+                    text_bytes += chunk.len() as u64;
+                    if text_bytes > max_text {
                         return Err(ServiceError::InvalidField {
                             field: name,
-                            message: "too long".into(),
+                            message: format!(
+                                "the answers together are longer than {max_text} bytes"
+                            ),
                         });
                     }
                     value.extend_from_slice(&chunk);
@@ -335,36 +417,42 @@ async fn receive(
                 if name == "service" {
                     submission.set_service_hint(&value);
                 }
-                answers.fields.entry(name).or_insert(value);
+                answers.fields.insert(name, value);
             }
         }
     }
     Ok(())
 }
 
-/// The rest of a refused body: text answers kept, files skipped (their names noted).
+/// The rest of a refused body: the form's text answers kept (within `max_text` bytes), files
+/// skipped (their names noted).
 async fn drain_answers(
     multipart: &mut Multipart,
-    upload_fields: UploadFields,
+    (upload_fields, text_fields): (UploadFields, &[&str]),
+    max_text: u64,
     answers: &mut Answers,
 ) {
+    let mut text_bytes: u64 = answers.fields.values().map(|v| v.len() as u64).sum();
     while let Ok(Some(mut part)) = multipart.try_next().await {
         let name = part.name().unwrap_or_default().to_owned();
         let filename = part
             .content_disposition()
             .and_then(|cd| cd.get_filename())
             .map(str::to_owned);
-        let keep_text = upload_fields(&name).is_none() && filename.is_none();
+        let keep_text = upload_fields(&name).is_none()
+            && filename.is_none()
+            && text_fields.contains(&name.as_str());
         if let Some(filename) = filename.filter(|f| !f.is_empty()) {
             answers.files.push((name.clone(), filename));
         }
         let mut value = Vec::new();
         while let Ok(Some(chunk)) = part.try_next().await {
-            if keep_text && value.len() + chunk.len() <= MAX_TEXT_FIELD_BYTES {
+            if keep_text && text_bytes + (value.len() + chunk.len()) as u64 <= max_text {
                 value.extend_from_slice(&chunk);
             }
         }
         if keep_text && let Ok(value) = String::from_utf8(value) {
+            text_bytes += value.len() as u64;
             answers.fields.entry(name).or_insert(value);
         }
     }

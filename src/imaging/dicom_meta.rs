@@ -7,7 +7,7 @@ use dicom_object::meta::FileMetaTableBuilder;
 use dicom_object::{FileDicomObject, InMemDicomObject};
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 
-use super::scan::{self, Container, Encoding, Layout};
+use super::scan::{self, Container, Encoding, Inflate, Layout};
 use super::{DicomIndex, ImagingError, error_chain, no_panic};
 
 /// Placeholder SOP class / instance for the synthesised file meta group of an object that names
@@ -35,8 +35,8 @@ pub(crate) fn parse_elements(data: &[u8], uid: &str) -> Result<InMemDicomObject,
 /// Reads the object up to its pixel data. Handles files with or without preamble, with a
 /// malformed or missing meta group (the data set is then read as implicit VR LE), and deflated
 /// data sets; every element length is checked before `dicom-object` sees it.
-pub(crate) fn read_header(bytes: &[u8]) -> Result<Header<'_>, ImagingError> {
-    let container = scan::split_container(bytes)?;
+pub(crate) fn read_header(bytes: &[u8], inflate: Inflate) -> Result<Header<'_>, ImagingError> {
+    let container = scan::split_container(bytes, inflate)?;
     let layout = scan::scan_dataset(
         &container.dataset,
         Encoding::for_ts(&container.parse_ts_uid),
@@ -109,8 +109,19 @@ pub(crate) fn float(obj: &InMemDicomObject, tag: Tag) -> Option<f64> {
 
 /// Reads a DICOM object up to its pixel data and returns the fields the viewer needs.
 pub fn index_dicom(bytes: &[u8]) -> Result<DicomIndex, ImagingError> {
+    index_dicom_within(bytes, scan::MAX_INFLATED_BYTES).map(|(index, _)| index)
+}
+
+/// [`index_dicom`] for intake: a deflated data set may inflate to at most `max_inflated` bytes
+/// (the request's remaining inflated budget), of which only the elements before the pixel data are
+/// kept. Returns the index and the bytes inflated (0 when the data set is not deflated).
+pub fn index_dicom_within(
+    bytes: &[u8],
+    max_inflated: u64,
+) -> Result<(DicomIndex, u64), ImagingError> {
     no_panic("reading the DICOM object", || {
-        let header = read_header(bytes)?;
+        let header = read_header(bytes, Inflate::Header { cap: max_inflated })?;
+        let inflated = header.container.inflated;
         let obj = &*header.obj;
         let has_pixel_data = header.layout.pixel.is_some();
         let frames = match int::<u32>(obj, tags::NUMBER_OF_FRAMES) {
@@ -118,7 +129,7 @@ pub fn index_dicom(bytes: &[u8]) -> Result<DicomIndex, ImagingError> {
             _ if has_pixel_data => 1,
             _ => 0,
         };
-        Ok(DicomIndex {
+        let index = DicomIndex {
             patient_name: text(obj, tags::PATIENT_NAME),
             patient_id: text(obj, tags::PATIENT_ID),
             patient_birth_date: text(obj, tags::PATIENT_BIRTH_DATE),
@@ -145,7 +156,8 @@ pub fn index_dicom(bytes: &[u8]) -> Result<DicomIndex, ImagingError> {
             window_center: float(obj, tags::WINDOW_CENTER),
             window_width: float(obj, tags::WINDOW_WIDTH).filter(|w| *w >= 1.0),
             has_pixel_data,
-        })
+        };
+        Ok((index, inflated))
     })
 }
 

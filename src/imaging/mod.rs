@@ -30,7 +30,7 @@ mod window;
 #[cfg(test)]
 mod tests;
 
-pub use dicom_meta::{index_dicom, is_dicom};
+pub use dicom_meta::{index_dicom, index_dicom_within, is_dicom};
 pub use photo::render_image;
 pub use render::render_dicom;
 pub use watermark::watermark;

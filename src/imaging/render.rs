@@ -193,7 +193,12 @@ fn render_frame(
     req: &RenderRequest,
     limits: &Limits,
 ) -> Result<DynamicImage, ImagingError> {
-    let header = dicom_meta::read_header(bytes)?;
+    let header = dicom_meta::read_header(
+        bytes,
+        scan::Inflate::Whole {
+            cap: scan::MAX_INFLATED_BYTES,
+        },
+    )?;
     let Some(pixel) = header.layout.pixel.clone() else {
         return Err(ImagingError::not_previewable(dicom_meta::no_image_reason(
             &header.obj,

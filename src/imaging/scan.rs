@@ -23,9 +23,10 @@ pub(crate) const EXPLICIT_VR_BE: &str = "1.2.840.10008.1.2.2";
 pub(crate) const DEFLATED_EXPLICIT_VR_LE: &str = "1.2.840.10008.1.2.1.99";
 pub(crate) const JPIP_REFERENCED_DEFLATE: &str = "1.2.840.10008.1.2.4.95";
 
-/// Inflated size cap for deflated data sets (the upload limit is 8 MiB; a real deflated object
-/// inflates by a factor of a few, a deflate bomb by a thousand).
-pub(crate) const MAX_INFLATED_BYTES: u64 = 256 * 1024 * 1024;
+/// Inflated size cap for deflated data sets read outside intake (the upload limit is 8 MiB; a real
+/// deflated object inflates by a factor of a few, a deflate bomb by a thousand). Intake holds each
+/// request to its own inflated budget (`intake.archive_max_inflated_bytes`, 64 MiB by default).
+pub(crate) const MAX_INFLATED_BYTES: u64 = 64 * 1024 * 1024;
 /// Deepest sequence nesting accepted (real objects stay below 10).
 const MAX_DEPTH: u32 = 32;
 const UNDEFINED: u32 = 0xFFFF_FFFF;
@@ -41,6 +42,76 @@ pub(crate) struct Container<'a> {
     pub meta_sop_class_uid: Option<String>,
     pub meta_sop_instance_uid: Option<String>,
     pub dataset: Cow<'a, [u8]>,
+    /// Bytes a deflated data set inflated to (all of it, kept or not); 0 when not deflated.
+    pub inflated: u64,
+}
+
+/// How much of a deflated data set to keep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Inflate {
+    /// All of it (rendering needs the pixel data), up to `cap` bytes.
+    Whole { cap: u64 },
+    /// The elements up to the pixel data (indexing); the rest is inflated and counted against
+    /// `cap` but not kept, so memory stays at the header's size whatever the data set's.
+    Header { cap: u64 },
+}
+
+impl Inflate {
+    fn cap(self) -> u64 {
+        match self {
+            Inflate::Whole { cap } | Inflate::Header { cap } => cap,
+        }
+    }
+}
+
+/// Most bytes of a deflated data set kept before its pixel data is found (`Inflate::Header`):
+/// real headers are a few KiB, and an object with no pixel data is rarely over a MiB.
+const MAX_KEPT_HEADER_BYTES: usize = 8 * 1024 * 1024;
+
+/// Inflates a deflated data set, stopping as soon as it crosses the cap (never after): returns the
+/// bytes kept and the total inflated.
+fn inflate_dataset(data: &[u8], inflate: Inflate) -> Result<(Vec<u8>, u64), ImagingError> {
+    let cap = inflate.cap();
+    let over = || ImagingError::too_large(format!("deflated data set inflates beyond {cap} bytes"));
+    let mut reader = flate2::read::DeflateDecoder::new(data).take(cap.saturating_add(1));
+    let mut kept = Vec::new();
+    let mut total: u64 = 0;
+    // With `Header`, the kept prefix is scanned each time it doubles until the pixel data
+    // element shows (a cut inside an element is just "not yet"): linear work overall.
+    let mut keeping = true;
+    let mut next_scan = 64 * 1024;
+    let mut chunk = vec![0_u8; 64 * 1024];
+    loop {
+        let n = reader
+            .read(&mut chunk)
+            .map_err(|e| ImagingError::malformed(format!("deflated data set: {e}")))?;
+        if n == 0 {
+            break;
+        }
+        total += n as u64;
+        if total > cap {
+            return Err(over());
+        }
+        if !keeping {
+            continue;
+        }
+        kept.extend_from_slice(&chunk[..n]);
+        if let Inflate::Header { .. } = inflate
+            && kept.len() >= next_scan
+        {
+            let found = scan_dataset(&kept, Encoding::for_ts(EXPLICIT_VR_LE))
+                .is_ok_and(|layout| layout.pixel.is_some());
+            if found {
+                keeping = false;
+            } else if kept.len() > MAX_KEPT_HEADER_BYTES {
+                return Err(ImagingError::too_large(format!(
+                    "data set header over {MAX_KEPT_HEADER_BYTES} bytes"
+                )));
+            }
+            next_scan = kept.len() * 2;
+        }
+    }
+    Ok((kept, total))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -357,7 +428,10 @@ pub(crate) fn looks_like_dicom(bytes: &[u8]) -> bool {
 }
 
 /// Splits a DICOM file into transfer syntax and data set; see the module docs.
-pub(crate) fn split_container(bytes: &[u8]) -> Result<Container<'_>, ImagingError> {
+pub(crate) fn split_container(
+    bytes: &[u8],
+    inflate: Inflate,
+) -> Result<Container<'_>, ImagingError> {
     let meta_start = if bytes.get(128..132) == Some(b"DICM".as_slice()) {
         Some(132)
     } else if bytes.starts_with(b"DICM") {
@@ -393,22 +467,14 @@ pub(crate) fn split_container(bytes: &[u8]) -> Result<Container<'_>, ImagingErro
     };
 
     if ts_uid == DEFLATED_EXPLICIT_VR_LE || ts_uid == JPIP_REFERENCED_DEFLATE {
-        let mut out = Vec::new();
-        flate2::read::DeflateDecoder::new(data)
-            .take(MAX_INFLATED_BYTES + 1)
-            .read_to_end(&mut out)
-            .map_err(|e| ImagingError::malformed(format!("deflated data set: {e}")))?;
-        if out.len() as u64 > MAX_INFLATED_BYTES {
-            return Err(ImagingError::too_large(format!(
-                "deflated data set inflates beyond {MAX_INFLATED_BYTES} bytes"
-            )));
-        }
+        let (out, inflated) = inflate_dataset(data, inflate)?;
         return Ok(Container {
             ts_uid,
             parse_ts_uid: EXPLICIT_VR_LE.to_owned(),
             meta_sop_class_uid: class,
             meta_sop_instance_uid: instance,
             dataset: Cow::Owned(out),
+            inflated,
         });
     }
 
@@ -425,6 +491,7 @@ pub(crate) fn split_container(bytes: &[u8]) -> Result<Container<'_>, ImagingErro
         meta_sop_class_uid: class,
         meta_sop_instance_uid: instance,
         dataset: Cow::Borrowed(data),
+        inflated: 0,
     })
 }
 

@@ -2,20 +2,26 @@
 //!
 //! Two passes over the central directory: first every entry's metadata is
 //! checked (count, path, symlink, encryption) without inflating anything;
-//! then each entry is inflated through `Read::take`, counting the bytes
-//! actually produced (header sizes are never trusted), stopping as soon as
-//! the total or the per-entry ratio limit is crossed. Each file member is
-//! then checked against the field's rules.
+//! then each entry's raw bytes are inflated here, counting the bytes actually
+//! produced and the compressed bytes actually consumed, stopping as soon as
+//! the total or the entry's cap is crossed. An entry whose header lies (sizes
+//! or CRC that differ from what its bytes give) is refused, so the ratio is
+//! measured on real bytes. Each file member is then checked against the
+//! field's rules.
 
 use std::io::{Cursor, Read};
+
+use zip::CompressionMethod;
 
 use super::filename::{display_safe, extension_of, is_bidi_control, is_forbidden_control};
 use super::office::PartBudget;
 use super::{Field, IntakeError, Kind, Policy, allowed_extensions, sniff};
+use crate::imaging::DicomIndex;
 
 /// Entries inflating to at most this many bytes are exempt from the ratio
-/// check (tiny, highly compressible files such as empty XML are normal).
-const RATIO_FLOOR: u64 = 1024;
+/// check: real DICOM exports hold small secondary captures and masks that
+/// compress 100–200:1, and the absolute inflated caps bound the work anyway.
+const RATIO_FLOOR: u64 = 1024 * 1024;
 const S_IFMT: u32 = 0o170_000;
 const S_IFLNK: u32 = 0o120_000;
 /// OS metadata files: still counted for entry and size limits, never
@@ -35,38 +41,42 @@ struct Budget {
     inflated: u64,
 }
 
-/// Check a zip uploaded as `.zip` in `field`. Returns the number of file
-/// members that were type-checked.
+/// One file of an archive that passed every rule: its path in the archive and its inflated size.
+/// Its bytes are read with [`read_member`] when they are needed, so that a caller storing the
+/// members holds one at a time, not the whole inflated archive.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArchiveMember {
+    pub path: String,
+    pub size: u64,
+    /// For a DICOM member: its index, read while the archive was checked.
+    pub dicom: Option<DicomIndex>,
+    index: usize,
+}
+
+/// Checks a zip uploaded as `.zip` in `field` and lists its file members (not directories or OS
+/// junk), so that each can be stored as a document of its own; also returns the bytes inflated.
 pub(crate) fn check_archive(
     field: Field,
     bytes: &[u8],
     policy: &Policy,
-) -> Result<usize, IntakeError> {
-    let mut budget = Budget::default();
-    check_zip(field, bytes, policy, 1, &mut budget, None)
-}
-
-/// One file of an archive that passed every rule: its path in the archive and its inflated size.
-/// Its bytes are read with [`read_member`] when they are needed, so that a caller storing the
-/// members holds one at a time, not the whole inflated archive.
-#[derive(Debug, Clone)]
-pub struct ArchiveMember {
-    pub path: String,
-    pub size: u64,
-    index: usize,
-}
-
-/// Checks the archive exactly as [`check_archive`] does and lists its file members (not
-/// directories or OS junk), so that each can be stored as a document of its own.
-pub fn archive_members(
-    field: Field,
-    bytes: &[u8],
-    policy: &Policy,
-) -> Result<Vec<ArchiveMember>, IntakeError> {
+) -> Result<(Vec<ArchiveMember>, u64), IntakeError> {
     let mut budget = Budget::default();
     let mut members = Vec::new();
     check_zip(field, bytes, policy, 1, &mut budget, Some(&mut members))?;
-    Ok(members)
+    Ok((members, budget.inflated))
+}
+
+/// The largest inflated size that the archive's entries declare. Entries whose inflated bytes
+/// differ from what they declare are refused when checked, so this bounds the member that a
+/// caller will hold at once.
+pub fn largest_declared_member(bytes: &[u8]) -> u64 {
+    let Ok(mut archive) = zip::ZipArchive::new(Cursor::new(bytes)) else {
+        return 0;
+    };
+    (0..archive.len())
+        .filter_map(|i| archive.by_index_raw(i).ok().map(|e| e.size()))
+        .max()
+        .unwrap_or(0)
 }
 
 /// Inflates one member listed by [`archive_members`] from the same archive bytes: exactly the
@@ -91,6 +101,9 @@ struct EntryMeta {
     name: String,
     is_dir: bool,
     compressed: u64,
+    size: u64,
+    crc32: u32,
+    method: CompressionMethod,
 }
 
 fn check_zip(
@@ -153,6 +166,9 @@ fn check_zip(
         metas.push(EntryMeta {
             is_dir: entry.is_dir(),
             compressed: entry.compressed_size(),
+            size: entry.size(),
+            crc32: entry.crc32(),
+            method: entry.compression(),
             name,
         });
     }
@@ -165,11 +181,12 @@ fn check_zip(
             continue;
         }
         members += 1;
-        check_member(field, &meta.name, &data, policy, depth, budget)?;
+        let dicom = check_member(field, &meta.name, &data, policy, depth, budget)?;
         if let Some(collected) = collect.as_deref_mut() {
             collected.push(ArchiveMember {
                 path: meta.name.clone(),
                 size: data.len() as u64,
+                dicom,
                 index,
             });
         }
@@ -219,8 +236,11 @@ fn is_junk(name: &str) -> bool {
     in_macosx || JUNK_BASENAMES.contains(&base.as_str())
 }
 
-/// Inflate one entry, counting real output bytes against the total budget
-/// and the per-entry ratio. Never reads more than one byte past a limit.
+/// Inflate one entry from its raw bytes, counting real output bytes against
+/// the total budget and the entry's ratio cap (never reading more than one
+/// byte past either), then refuse it when its header lies: the compressed
+/// bytes consumed, the inflated size or the CRC differ from what it declares.
+/// The ratio is then that of the bytes actually read.
 fn inflate_entry(
     archive: &mut zip::ZipArchive<Cursor<&[u8]>>,
     index: usize,
@@ -230,56 +250,83 @@ fn inflate_entry(
 ) -> Result<Vec<u8>, IntakeError> {
     let limits = &policy.archive;
     let shown = display_safe(&meta.name);
-    let file = archive.by_index(index).map_err(|e| match e {
-        zip::result::ZipError::UnsupportedArchive(_) => {
-            rejected(format!("unsupported compression method: {shown}"))
-        }
-        _ => rejected(format!("entry could not be read: {shown}")),
-    })?;
+    let unreadable = || rejected(format!("entry could not be read: {shown}"));
+    let lies = || rejected(format!("entry header does not match its data: {shown}"));
+    if !matches!(
+        meta.method,
+        CompressionMethod::Stored | CompressionMethod::Deflated
+    ) {
+        return Err(rejected(format!("unsupported compression method: {shown}")));
+    }
+    let mut raw = Vec::new();
+    archive
+        .by_index_raw(index)
+        .map_err(|_| unreadable())?
+        .take(meta.compressed.saturating_add(1))
+        .read_to_end(&mut raw)
+        .map_err(|_| unreadable())?;
+    if raw.len() as u64 != meta.compressed {
+        return Err(lies());
+    }
     let remaining = limits.max_total_inflated.saturating_sub(budget.inflated);
-    // Largest output that keeps the entry's ratio within the limit.
+    // Largest output that keeps the entry's ratio within the limit (measured on the compressed
+    // bytes, which must all be consumed: see below).
     let ratio_cap = limits
         .max_ratio
         .saturating_mul(meta.compressed.max(1))
         .max(RATIO_FLOOR);
     let cap = remaining.min(ratio_cap);
-    let mut reader = file.take(cap.saturating_add(1));
+    let mut decoder = match meta.method {
+        CompressionMethod::Deflated => Some(flate2::bufread::DeflateDecoder::new(raw.as_slice())),
+        _ => None,
+    };
     let mut data = Vec::new();
     let mut chunk = vec![0_u8; 64 * 1024];
+    let mut stored = raw.as_slice();
     loop {
-        let n = reader
-            .read(&mut chunk)
-            .map_err(|_| rejected(format!("entry could not be read: {shown}")))?;
+        let n = match decoder.as_mut() {
+            Some(d) => d.read(&mut chunk),
+            None => stored.read(&mut chunk),
+        }
+        .map_err(|_| unreadable())?;
         if n == 0 {
             break;
         }
         data.extend_from_slice(&chunk[..n]);
         let len = data.len() as u64;
+        if len > meta.size {
+            return Err(lies());
+        }
         if len > remaining {
             return Err(rejected(format!(
                 "inflated size over {} bytes",
                 limits.max_total_inflated
             )));
         }
-        if len > ratio_cap {
+        if len > cap {
             return Err(rejected(format!(
                 "compression ratio over {}: {shown}",
                 limits.max_ratio
             )));
         }
     }
+    let unconsumed = decoder.map_or(0, |d| d.get_ref().len());
+    if unconsumed != 0 || data.len() as u64 != meta.size || crc32fast::hash(&data) != meta.crc32 {
+        return Err(lies());
+    }
     budget.inflated += data.len() as u64;
     Ok(data)
 }
 
-/// Content check of a member; inflation of office metadata parts is charged
-/// to the archive's total.
+/// Content check of a member; inflation of office metadata parts and of
+/// deflated DICOM data sets is charged to the archive's total. Returns a
+/// DICOM member's index.
 fn member_content(
     kind: Kind,
     data: &[u8],
     policy: &Policy,
     budget: &mut Budget,
-) -> Result<(), IntakeError> {
+) -> Result<Option<DicomIndex>, IntakeError> {
     let remaining = policy
         .archive
         .max_total_inflated
@@ -287,10 +334,10 @@ fn member_content(
     let mut parts = PartBudget::new(remaining, policy.archive.max_ratio);
     let result = super::check_content(kind, data, policy, &mut parts);
     budget.inflated = budget.inflated.saturating_add(parts.used());
-    result.map(|_| ())
+    result.map(|content| content.dicom)
 }
 
-/// Type-check one file member against the field's rules.
+/// Type-check one file member against the field's rules; a DICOM member's index.
 fn check_member(
     field: Field,
     name: &str,
@@ -298,7 +345,7 @@ fn check_member(
     policy: &Policy,
     depth: u32,
     budget: &mut Budget,
-) -> Result<(), IntakeError> {
+) -> Result<Option<DicomIndex>, IntakeError> {
     let shown = display_safe(name);
     let base = basename(name);
     let allowed = allowed_extensions(field, policy.allow_dicom);
@@ -319,7 +366,7 @@ fn check_member(
                 return Err(rejected(format!("nested archive: {shown}")));
             }
             check_zip(field, data, policy, depth + 1, budget, None)
-                .map(|_| ())
+                .map(|_| None)
                 .map_err(wrap)
         }
         Some(ext) if allowed.contains(&ext.as_str()) => {

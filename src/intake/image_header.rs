@@ -5,6 +5,7 @@ use std::io::Cursor;
 use image::{ImageFormat, ImageReader};
 
 use super::{IntakeError, Kind, Policy};
+use crate::imaging::{DicomIndex, ImagingError};
 
 fn rejected(reason: impl Into<String>) -> IntakeError {
     IntakeError::ImageRejected {
@@ -53,32 +54,48 @@ pub(crate) fn raster_dimensions(
     Ok((w, h))
 }
 
-/// Rows/Columns of a DICOM file, read up to (not including) Pixel Data.
+/// A DICOM file read at intake: its index (parsed once, here, and kept for the viewer), its
+/// dimensions, and the bytes its data set inflated to when it is deflated.
+#[derive(Debug, Clone)]
+pub(crate) struct DicomRead {
+    pub dimensions: Option<(u32, u32)>,
+    pub index: DicomIndex,
+    pub inflated: u64,
+}
+
+/// Reads a DICOM file up to (not including) Pixel Data. A deflated data set may inflate to at most
+/// `max_inflated` bytes: inflation stops at that cap.
 ///
-/// Returns `None` for DICOM objects without an image (e.g. DICOMDIR,
-/// structured reports): both Rows and Columns absent. Rejects when
-/// rows×columns is over `policy.max_pixels` or rows×columns×frames over
-/// `policy.max_dicom_voxels`.
-pub(crate) fn dicom_dimensions(
+/// `dimensions` is `None` for DICOM objects without an image (e.g. DICOMDIR, structured reports):
+/// both Rows and Columns absent. Rejects when rows×columns is over `policy.max_pixels` or
+/// rows×columns×frames over `policy.max_dicom_voxels`.
+pub(crate) fn read_dicom(
     bytes: &[u8],
     policy: &Policy,
-) -> Result<Option<(u32, u32)>, IntakeError> {
+    max_inflated: u64,
+) -> Result<DicomRead, IntakeError> {
     // The imaging reader checks every element length before parsing (so a hostile header cannot
     // make the parser allocate or loop) and copes with files without preamble or meta group.
-    let index = crate::imaging::index_dicom(bytes).map_err(|_| header_does_not_parse())?;
-    let (Some(rows), Some(cols)) = (index.rows, index.columns) else {
-        return if index.has_pixel_data {
-            Err(header_does_not_parse())
-        } else {
-            Ok(None)
-        };
+    let (index, inflated) =
+        crate::imaging::index_dicom_within(bytes, max_inflated).map_err(|e| match e {
+            ImagingError::TooLarge { reason } => rejected(reason),
+            _ => header_does_not_parse(),
+        })?;
+    let dimensions = match (index.rows, index.columns) {
+        (Some(rows), Some(cols)) => check_dicom_size(
+            u64::from(rows),
+            u64::from(cols),
+            u64::from(index.frames.max(1)),
+            policy,
+        )?,
+        _ if index.has_pixel_data => return Err(header_does_not_parse()),
+        _ => None,
     };
-    check_dicom_size(
-        u64::from(rows),
-        u64::from(cols),
-        u64::from(index.frames.max(1)),
-        policy,
-    )
+    Ok(DicomRead {
+        dimensions,
+        index,
+        inflated,
+    })
 }
 
 /// Rows × columns and × frames against the policy; the dimensions as (width, height).
@@ -215,25 +232,29 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn dicom_dimensions_and_limits() {
+    fn dicom_read_dimensions_and_limits() {
         let p = Policy::default();
         assert_eq!(
-            dicom_dimensions(&dicom(512, 256, None), &p).unwrap(),
+            read_dicom(&dicom(512, 256, None), &p, u64::MAX)
+                .unwrap()
+                .dimensions,
             Some((256, 512))
         );
         assert_eq!(
-            dicom_dimensions(&dicom(512, 256, Some("10")), &p).unwrap(),
+            read_dicom(&dicom(512, 256, Some("10")), &p, u64::MAX)
+                .unwrap()
+                .dimensions,
             Some((256, 512))
         );
         // 65535 x 65535 = 4.29e9 pixels over 50e6.
-        match dicom_dimensions(&dicom(u16::MAX, u16::MAX, None), &p) {
+        match read_dicom(&dicom(u16::MAX, u16::MAX, None), &p, u64::MAX) {
             Err(IntakeError::ImageRejected { reason }) => {
                 assert_eq!(reason, "4294836225 pixels over the limit of 50000000");
             }
             other => panic!("{other:?}"),
         }
         // 4096 x 4096 x 200 frames = 3.36e9 voxels over 2e9.
-        match dicom_dimensions(&dicom(4096, 4096, Some("200")), &p) {
+        match read_dicom(&dicom(4096, 4096, Some("200")), &p, u64::MAX) {
             Err(IntakeError::ImageRejected { reason }) => {
                 assert!(reason.contains("voxels"), "{reason}");
             }
@@ -242,7 +263,7 @@ pub(crate) mod tests {
         let mut garbage = vec![0_u8; 128];
         garbage.extend_from_slice(b"DICM\x02\x00\x10\x00UI\xFF\xFFjunk");
         assert!(matches!(
-            dicom_dimensions(&garbage, &p),
+            read_dicom(&garbage, &p, u64::MAX),
             Err(IntakeError::ImageRejected { .. })
         ));
     }

@@ -29,10 +29,12 @@ mod image_header;
 mod office;
 mod sniff;
 
-pub use archive::{ArchiveMember, archive_members, read_member};
+pub use archive::{ArchiveMember, largest_declared_member, read_member};
 pub use filename::{Filename, FilenameError, MAX_FILENAME_BYTES};
 
-/// The kind of an archive member that passed [`archive_members`]: DICOM by its bytes (members often
+use crate::imaging::DicomIndex;
+
+/// The kind of an archive member that passed [`inspect`]: DICOM by its bytes (members often
 /// have no extension), anything else by its extension.
 pub fn member_kind(path: &str, bytes: &[u8]) -> Option<Kind> {
     if sniff::is_dicom(bytes) {
@@ -221,7 +223,7 @@ impl Kind {
 }
 
 /// The result of a successful inspection.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Inspected {
     pub media_type: &'static str,
     pub kind: Kind,
@@ -231,6 +233,21 @@ pub struct Inspected {
     /// For zips: number of file members that were type-checked (directories
     /// and OS junk not counted); 0 otherwise.
     pub archive_members: usize,
+    /// For zips: those members, in order (nested archives' members not listed).
+    pub members: Vec<ArchiveMember>,
+    /// For DICOM: the index read while checking it (each object is parsed once, at intake).
+    pub dicom: Option<DicomIndex>,
+    /// Bytes inflated while checking (archive members, office parts, deflated DICOM data sets),
+    /// all within `policy.archive.max_total_inflated`.
+    pub inflated: u64,
+}
+
+/// What [`check_content`] read from a file's bytes.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Content {
+    /// (width, height) for raster images; (columns, rows) for DICOM with an image.
+    pub dimensions: Option<(u32, u32)>,
+    pub dicom: Option<DicomIndex>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -274,34 +291,45 @@ pub fn inspect(
         .and_then(|ext| Kind::from_extension(&ext))
         .ok_or(IntakeError::ExtensionNotAllowed { allowed })?;
     if kind == Kind::Zip {
-        let members = archive::check_archive(field, bytes, policy)?;
+        let (members, inflated) = archive::check_archive(field, bytes, policy)?;
         return Ok(Inspected {
             media_type: kind.media_type(),
             kind,
             dimensions: None,
-            archive_members: members,
+            archive_members: members.len(),
+            members,
+            dicom: None,
+            inflated,
         });
     }
     let mut parts =
         office::PartBudget::new(policy.archive.max_total_inflated, policy.archive.max_ratio);
-    let dimensions = check_content(kind, bytes, policy, &mut parts)?;
+    let content = check_content(kind, bytes, policy, &mut parts)?;
     Ok(Inspected {
         media_type: kind.media_type(),
         kind,
-        dimensions,
+        dimensions: content.dimensions,
         archive_members: 0,
+        members: Vec::new(),
+        dicom: content.dicom,
+        inflated: parts.used(),
     })
 }
 
 /// Check that `bytes` are a `kind` file (any kind but [`Kind::Zip`], which
 /// [`archive`] handles) and, for images, that the header dimensions are
-/// within the policy. `parts` bounds the inflation of office metadata parts.
+/// within the policy. `parts` bounds the inflation of office metadata parts
+/// and of deflated DICOM data sets.
 pub(crate) fn check_content(
     kind: Kind,
     bytes: &[u8],
     policy: &Policy,
     parts: &mut office::PartBudget,
-) -> Result<Option<(u32, u32)>, IntakeError> {
+) -> Result<Content, IntakeError> {
+    let dimensions = |d| Content {
+        dimensions: d,
+        dicom: None,
+    };
     if bytes.is_empty() {
         return Err(IntakeError::ContentMismatch {
             detected: "empty file".into(),
@@ -318,22 +346,27 @@ pub(crate) fn check_content(
                 _ => sniff::is_tiff(bytes),
             };
             require(magic)?;
-            image_header::raster_dimensions(kind, bytes, policy).map(Some)
+            image_header::raster_dimensions(kind, bytes, policy).map(|d| dimensions(Some(d)))
         }
         Kind::Dicom => {
             require(sniff::is_dicom(bytes))?;
-            image_header::dicom_dimensions(bytes, policy)
+            let read = image_header::read_dicom(bytes, policy, parts.remaining())?;
+            parts.charge(read.inflated);
+            Ok(Content {
+                dimensions: read.dimensions,
+                dicom: Some(read.index),
+            })
         }
-        Kind::Eps => require(sniff::is_eps(bytes)).map(|()| None),
-        Kind::Pdf => require(sniff::is_pdf(bytes)).map(|()| None),
-        Kind::Rtf => require(sniff::is_rtf(bytes)).map(|()| None),
-        Kind::Text => require(sniff::is_text(bytes)).map(|()| None),
-        Kind::Html => require(sniff::is_html(bytes)).map(|()| None),
-        Kind::Doc | Kind::Ppt => office::check_ole2(bytes, kind).map(|()| None),
+        Kind::Eps => require(sniff::is_eps(bytes)).map(|()| dimensions(None)),
+        Kind::Pdf => require(sniff::is_pdf(bytes)).map(|()| dimensions(None)),
+        Kind::Rtf => require(sniff::is_rtf(bytes)).map(|()| dimensions(None)),
+        Kind::Text => require(sniff::is_text(bytes)).map(|()| dimensions(None)),
+        Kind::Html => require(sniff::is_html(bytes)).map(|()| dimensions(None)),
+        Kind::Doc | Kind::Ppt => office::check_ole2(bytes, kind).map(|()| dimensions(None)),
         Kind::Docx | Kind::Pptx | Kind::Odt | Kind::Odp => {
-            office::check_zip_office(bytes, kind, parts).map(|()| None)
+            office::check_zip_office(bytes, kind, parts).map(|()| dimensions(None))
         }
-        Kind::Zip => require(sniff::is_zip(bytes)).map(|()| None),
+        Kind::Zip => require(sniff::is_zip(bytes)).map(|()| dimensions(None)),
     }
 }
 

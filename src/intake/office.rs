@@ -160,6 +160,17 @@ impl PartBudget {
     pub(crate) fn used(&self) -> u64 {
         self.used
     }
+
+    /// Inflated bytes still allowed.
+    pub(crate) fn remaining(&self) -> u64 {
+        self.remaining
+    }
+
+    /// Counts `bytes` inflated outside a part reader (a deflated DICOM data set).
+    pub(crate) fn charge(&mut self, bytes: u64) {
+        self.used += bytes;
+        self.remaining = self.remaining.saturating_sub(bytes);
+    }
 }
 
 /// `expected` is one of [`Kind::Docx`], [`Kind::Pptx`], [`Kind::Odt`],

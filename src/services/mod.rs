@@ -20,7 +20,7 @@ use crate::domain::{CaseId, WorkingCalendar};
 use crate::intake::{ArchiveLimits, Policy};
 use crate::storage::{self, BlobStore, StorageError};
 use crate::telemetry::Metrics;
-use budget::UploadBudget;
+use budget::{ClientUploads, UploadBudget};
 
 /// Errors of the use cases. Each user-facing variant maps to one problem `code` in `http::problem`;
 /// `Internal` is opaque to clients and logged.
@@ -40,6 +40,9 @@ pub enum ServiceError {
     FileTooLarge { filename: String, limit_bytes: u64 },
     #[error("request body over {limit_bytes} bytes")]
     RequestTooLarge { limit_bytes: u64 },
+    /// The client sent nothing of its body for `idle_seconds`.
+    #[error("request body idle for {idle_seconds} s")]
+    RequestTimeout { idle_seconds: u64 },
     #[error("extension not allowed")]
     ExtensionNotAllowed {
         filename: String,
@@ -130,9 +133,11 @@ pub struct Services {
     pub keys: KeyRing,
     pub calendar: WorkingCalendar,
     pub budget: UploadBudget,
+    pub client_uploads: ClientUploads,
     pub metrics: Metrics,
-    /// Bounds CPU-heavy rendering (DICOM decode, thumbnails) to the cores there are.
-    pub render_permits: std::sync::Arc<tokio::sync::Semaphore>,
+    /// Bounds CPU-heavy work (intake inspection, sealing, DICOM decode, thumbnails) to the cores
+    /// there are: see [`Services::run_cpu`].
+    pub cpu_permits: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -170,6 +175,7 @@ impl Services {
             settings.intake.upload_budget_bytes,
             std::time::Duration::from_secs(settings.intake.upload_budget_wait_seconds),
         );
+        let client_uploads = ClientUploads::new(settings.intake.max_uploads_per_client);
         Ok(Self {
             settings,
             repo,
@@ -177,11 +183,33 @@ impl Services {
             keys,
             calendar,
             budget,
+            client_uploads,
             metrics: Metrics::new(),
-            render_permits: std::sync::Arc::new(tokio::sync::Semaphore::new(
+            cpu_permits: std::sync::Arc::new(tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
             )),
         })
+    }
+
+    /// Runs CPU-heavy work on the blocking pool, behind the CPU semaphore shared by intake and
+    /// rendering, so that no mix of uploads and previews runs more such tasks than there are cores.
+    pub async fn run_cpu<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ServiceError> {
+        let permit = self
+            .cpu_permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| ServiceError::Internal("CPU semaphore closed".into()))?;
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            span.in_scope(work)
+        })
+        .await
+        .map_err(|e| ServiceError::Internal(format!("CPU task: {e}")))
     }
 
     /// The intake policy for one upload field, from configuration.

@@ -71,28 +71,17 @@ pub fn watermark_lines(recipient: &str, at: DateTime<Utc>) -> Vec<String> {
     ]
 }
 
-/// Runs CPU-heavy imaging work on the blocking pool, behind the render semaphore, within the time
+/// Runs CPU-heavy imaging work on the blocking pool, behind the CPU semaphore, within the time
 /// limit.
 async fn run_imaging<T: Send + 'static>(
     services: &Services,
     work: impl FnOnce() -> Result<T, ImagingError> + Send + 'static,
 ) -> Result<T, ServiceError> {
-    let permit = services
-        .render_permits
-        .clone()
-        .acquire_owned()
-        .await
-        .map_err(|_| ServiceError::Internal("render semaphore closed".into()))?;
-    let task = tokio::task::spawn_blocking(move || {
-        let _permit = permit;
-        work()
-    });
-    tokio::time::timeout(RENDER_TIME_LIMIT, task)
+    tokio::time::timeout(RENDER_TIME_LIMIT, services.run_cpu(work))
         .await
         .map_err(|_| ServiceError::NotPreviewable {
             reason: "rendering took too long".into(),
-        })?
-        .map_err(|e| ServiceError::Internal(format!("render task: {e}")))?
+        })??
         .map_err(imaging_error)
 }
 

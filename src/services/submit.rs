@@ -12,6 +12,7 @@ use ring::digest;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::budget::Reservation;
 use super::{ServiceError, Services};
 use crate::crypto::{CaseKey, encrypt_field, seal_blob};
 use crate::db::{CaseRecord, DbError, DocumentRecord};
@@ -19,7 +20,7 @@ use crate::domain::{
     AuditAction, AuditActor, AuditEvent, AuditOutcome, CaseId, CaseStatus, ContactPreference,
     DocumentCategory, DocumentId, EmailAddress, ObjectKey, Reference, ServiceTier, Sponsor,
 };
-use crate::imaging;
+use crate::imaging::DicomIndex;
 use crate::intake::{self, Field, Filename, IntakeError, Kind};
 use crate::storage::BlobStore;
 
@@ -77,6 +78,12 @@ pub struct Submission {
     images: usize,
     reports: usize,
     letters: usize,
+    /// The request's memory from the upload budget: grows as it holds more.
+    held: Reservation,
+    /// Inflated bytes the request may still produce while its files are checked (archive members,
+    /// office parts, deflated DICOM data sets): `intake.archive_max_inflated_bytes` for the whole
+    /// request, not per file.
+    inflated_left: u64,
     finished: bool,
 }
 
@@ -84,7 +91,6 @@ impl Submission {
     /// A new request from a patient: a new case with a new key.
     pub fn begin(services: Arc<Services>, client: Option<String>) -> Self {
         Self {
-            services,
             case_id: CaseId::new(),
             case_key: CaseKey::generate(),
             actor: AuditActor::Patient,
@@ -94,6 +100,9 @@ impl Submission {
             images: 0,
             reports: 0,
             letters: 0,
+            held: services.budget.start(),
+            inflated_left: services.settings.intake.archive_max_inflated_bytes,
+            services,
             finished: false,
         }
     }
@@ -108,7 +117,6 @@ impl Submission {
         client: Option<String>,
     ) -> Self {
         Self {
-            services,
             case_id,
             case_key,
             actor,
@@ -118,6 +126,9 @@ impl Submission {
             images: 0,
             reports: 0,
             letters: 0,
+            held: services.budget.start(),
+            inflated_left: services.settings.intake.archive_max_inflated_bytes,
+            services,
             finished: false,
         }
     }
@@ -126,6 +137,19 @@ impl Submission {
     pub fn set_service_hint(&mut self, raw: &str) {
         if self.service_hint.is_none() {
             self.service_hint = ServiceTier::parse(raw.trim());
+        }
+    }
+
+    /// Makes sure the upload budget covers `bytes` held by this request now (its reservation
+    /// grows as bytes arrive); `unavailable` when the budget stays full.
+    pub async fn hold(&mut self, bytes: u64) -> Result<(), ServiceError> {
+        if self.held.ensure(bytes).await {
+            Ok(())
+        } else {
+            Err(ServiceError::Unavailable {
+                reason: "upload budget full".into(),
+                retry_after_seconds: 10,
+            })
         }
     }
 
@@ -178,38 +202,42 @@ impl Submission {
         })?;
         let hint = self.service_hint;
         let allow_dicom_now = hint.is_none_or(ServiceTier::allows_dicom);
-        let strict = self.services.intake_policy(false);
-        let lenient = self.services.intake_policy(true);
+        let mut strict = self.services.intake_policy(false);
+        let mut lenient = self.services.intake_policy(true);
+        strict.archive.max_total_inflated = self.inflated_left;
+        lenient.archive.max_total_inflated = self.inflated_left;
 
-        // Inspection is CPU work: off the async threads. Image archives are unpacked as well, so
-        // that every member becomes a document of its own.
-        let (inspected, imaging_only, members, bytes, filename) =
-            tokio::task::spawn_blocking(move || {
-                let (inspected, imaging_only, policy) =
+        // Held while this file is checked and stored: the file, then its sealed copy or, for an
+        // archive, one member at a time with its sealed copy. Members whose inflated size is not
+        // what the archive declares are refused, so the declared size bounds what is held.
+        let len = bytes.len() as u64;
+        let largest_member = if filename.extension().as_deref() == Some("zip") {
+            intake::largest_declared_member(&bytes).min(self.inflated_left)
+        } else {
+            0
+        };
+        self.hold(len + len.max(2 * largest_member)).await?;
+
+        // Inspection is CPU work: on the blocking pool behind the CPU semaphore. A zip's members
+        // and a DICOM file's index are read here, once, and kept for storing.
+        let (inspected, imaging_only, bytes, filename) = self
+            .services
+            .run_cpu(move || {
+                let (inspected, imaging_only) =
                     match intake::inspect(field, &filename, &bytes, &strict) {
-                        Ok(inspected) => (inspected, None, strict),
+                        Ok(inspected) => (inspected, None),
                         Err(strict_error) if allow_dicom_now && field == Field::Image => {
                             // Acceptable only as DICOM: keep the strict error for a non-imaging tier.
                             let inspected = intake::inspect(field, &filename, &bytes, &lenient)
                                 .map_err(|e| intake_error(&filename, e))?;
-                            (
-                                inspected,
-                                Some(intake_error(&filename, strict_error)),
-                                lenient,
-                            )
+                            (inspected, Some(intake_error(&filename, strict_error)))
                         }
                         Err(e) => return Err(intake_error(&filename, e)),
                     };
-                let members = if field == Field::Image && inspected.kind == Kind::Zip {
-                    intake::archive_members(field, &bytes, &policy)
-                        .map_err(|e| intake_error(&filename, e))?
-                } else {
-                    Vec::new()
-                };
-                Ok((inspected, imaging_only, members, bytes, filename))
+                Ok((inspected, imaging_only, bytes, filename))
             })
-            .await
-            .map_err(|e| ServiceError::Internal(format!("intake task: {e}")))??;
+            .await??;
+        self.inflated_left = self.inflated_left.saturating_sub(inspected.inflated);
 
         // With the tier known, `inspect` already applied the right rules.
         let imaging_only = if hint.is_some() { None } else { imaging_only };
@@ -221,19 +249,21 @@ impl Submission {
                 inspected.media_type,
                 bytes.clone(),
                 None,
+                inspected.dicom,
                 imaging_only,
             )
             .await?;
-        for (n, member) in members.into_iter().enumerate() {
-            self.store_member(n, member, &bytes, category, archive)
-                .await?;
+        if field == Field::Image && inspected.kind == Kind::Zip {
+            for (n, member) in inspected.members.into_iter().enumerate() {
+                self.store_member(n, member, &bytes, category, archive)
+                    .await?;
+            }
         }
         Ok(())
     }
 
     /// Inflates one checked archive member and stores it as a document of its own. Members are
-    /// held one at a time; the request's reservation covers the archive and a file-sized member
-    /// with its sealed copy, and a larger member reserves the rest from the upload budget.
+    /// held one at a time, within what `add_file` reserved.
     async fn store_member(
         &mut self,
         n: usize,
@@ -242,42 +272,38 @@ impl Submission {
         category: DocumentCategory,
         archive: DocumentId,
     ) -> Result<DocumentId, ServiceError> {
-        let beyond_request =
-            (member.size * 2).saturating_sub(self.services.settings.intake.max_file_bytes);
-        let _reservation = if beyond_request > 0 {
-            let reservation = self.services.budget.reserve(beyond_request).await;
-            Some(reservation.ok_or_else(|| ServiceError::Unavailable {
-                reason: "upload budget full".into(),
-                retry_after_seconds: 10,
-            })?)
-        } else {
-            None
-        };
         let base = member.path.rsplit(['/', '\\']).next().unwrap_or_default();
         let name = Filename::parse(base)
             .map_or_else(|_| format!("member-{}", n + 1), |f| f.as_str().to_owned());
         let archive_bytes = archive_bytes.clone();
-        let (media_type, data) = tokio::task::spawn_blocking(move || {
-            let data = intake::read_member(&archive_bytes, &member)?;
-            let media_type = intake::member_kind(&member.path, &data)
-                .map_or("application/octet-stream", Kind::media_type);
-            Ok::<_, IntakeError>((media_type, data))
-        })
-        .await
-        .map_err(|e| ServiceError::Internal(format!("intake task: {e}")))?
-        .map_err(|e| ServiceError::Internal(format!("re-reading a checked archive member: {e}")))?;
+        let dicom = member.dicom.clone();
+        let (media_type, data) = self
+            .services
+            .run_cpu(move || {
+                let data = intake::read_member(&archive_bytes, &member)?;
+                let media_type = intake::member_kind(&member.path, &data)
+                    .map_or("application/octet-stream", Kind::media_type);
+                Ok::<_, IntakeError>((media_type, data))
+            })
+            .await?
+            .map_err(|e| {
+                ServiceError::Internal(format!("re-reading a checked archive member: {e}"))
+            })?;
         self.store(
             name,
             category,
             media_type,
             Bytes::from(data),
             Some(archive),
+            dicom,
             None,
         )
         .await
     }
 
-    /// Hashes, seals and stores one document's bytes.
+    /// Hashes, seals and stores one document's bytes; a DICOM file's index (read at inspection)
+    /// is sealed beside it.
+    #[allow(clippy::too_many_arguments)]
     async fn store(
         &mut self,
         filename: String,
@@ -285,6 +311,7 @@ impl Submission {
         media_type: &str,
         bytes: Bytes,
         parent: Option<DocumentId>,
+        dicom: Option<DicomIndex>,
         imaging_only: Option<ServiceError>,
     ) -> Result<DocumentId, ServiceError> {
         let id = DocumentId::new();
@@ -292,21 +319,21 @@ impl Submission {
         let key = self.case_key.clone();
         let kek = self.services.keys.active_id().clone();
         let sealing_key = object_key.clone();
-        let is_dicom = media_type == Kind::Dicom.media_type();
-        let (sha256, size, sealed, dicom_index_enc) = tokio::task::spawn_blocking(move || {
-            let sha256 = hex::encode(digest::digest(&digest::SHA256, &bytes));
-            let sealed = seal_blob(&key, &kek, sealing_key.as_str(), &bytes);
-            // The viewer groups DICOM by study and series: index it now, sealed like every
-            // personal field (the index holds the patient's name, ids and descriptions).
-            let dicom_index_enc = is_dicom
-                .then(|| imaging::index_dicom(&bytes).ok())
-                .flatten()
-                .and_then(|index| serde_json::to_vec(&index).ok())
-                .map(|json| encrypt_field(&key, &document_field_context(id, "dicom_index"), &json));
-            (sha256, bytes.len() as u64, sealed, dicom_index_enc)
-        })
-        .await
-        .map_err(|e| ServiceError::Internal(format!("sealing task: {e}")))?;
+        let (sha256, size, sealed, dicom_index_enc) =
+            self.services
+                .run_cpu(move || {
+                    let sha256 = hex::encode(digest::digest(&digest::SHA256, &bytes));
+                    let sealed = seal_blob(&key, &kek, sealing_key.as_str(), &bytes);
+                    // The viewer groups DICOM by study and series: the index is sealed like every
+                    // personal field (it holds the patient's name, ids and descriptions).
+                    let dicom_index_enc = dicom
+                        .and_then(|index| serde_json::to_vec(&index).ok())
+                        .map(|json| {
+                            encrypt_field(&key, &document_field_context(id, "dicom_index"), &json)
+                        });
+                    (sha256, bytes.len() as u64, sealed, dicom_index_enc)
+                })
+                .await?;
         self.services
             .blobs
             .put(&object_key, Bytes::from(sealed))

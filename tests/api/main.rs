@@ -1,11 +1,13 @@
 //! API integration tests: the service on a real port, real databases and real object storage.
 
+mod bombs;
 mod fixtures;
 mod helpers;
 
 mod download;
 mod form;
 mod imaging;
+mod intake_limits;
 mod leakage;
 mod links;
 mod operations;
