@@ -6,6 +6,7 @@ mod helpers;
 mod download;
 mod form;
 mod imaging;
+mod json_bodies;
 mod leakage;
 mod links;
 mod operations;
