@@ -169,6 +169,9 @@ pub struct LinkSettings {
     pub per_client_per_minute: u32,
     pub per_link_burst: u32,
     pub per_link_per_minute: u32,
+    /// Requests of one open session (its own budget, apart from the limits above).
+    pub session_burst: u32,
+    pub session_per_minute: u32,
 }
 
 /// The partner API (embassies, insurers): rate limits and quotas per key and organisation.

@@ -32,13 +32,32 @@ pub trait LinkRepository: Send + Sync {
     /// Takes one use if the link is live and has uses left; `false` otherwise.
     async fn consume_link_use(&self, id: LinkId, now: DateTime<Utc>) -> Result<bool, DbError>;
 
-    /// Counts a wrong passcode, locking the link at `max_attempts`. Returns whether it is now locked.
-    async fn record_wrong_passcode(
+    /// Counts a passcode attempt before the passcode is checked, so that parallel guesses can
+    /// never take more than `max_attempts`: one conditional `UPDATE` that takes an attempt only
+    /// while the link is unlocked, unrevoked and under the limit, and locks it when the attempt
+    /// taken is the last one. A right passcode gives its attempt back
+    /// ([`Self::consume_link_use_with_passcode`], or [`Self::refund_passcode_attempt`]).
+    async fn claim_passcode_attempt(
+        &self,
+        id: LinkId,
+        max_attempts: i64,
+        now: DateTime<Utc>,
+    ) -> Result<PasscodeAttempt, DbError>;
+
+    /// After a right passcode: gives its attempt back (lifting the lock it set) and takes one use,
+    /// in one `UPDATE`, so that no attempt can be taken between the two; `false` (nothing changed)
+    /// when the link is revoked, expired or out of uses.
+    async fn consume_link_use_with_passcode(
         &self,
         id: LinkId,
         max_attempts: i64,
         now: DateTime<Utc>,
     ) -> Result<bool, DbError>;
+
+    /// Gives back an attempt taken by [`Self::claim_passcode_attempt`] that must not count (a
+    /// right passcode on a link that could not be opened after all, or a failure of ours),
+    /// lifting the lock that attempt set.
+    async fn refund_passcode_attempt(&self, id: LinkId, max_attempts: i64) -> Result<(), DbError>;
 
     async fn create_link_session(
         &self,
@@ -55,6 +74,16 @@ pub trait LinkRepository: Send + Sync {
         link: LinkId,
         now: DateTime<Utc>,
     ) -> Result<bool, DbError>;
+}
+
+/// What [`LinkRepository::claim_passcode_attempt`] decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PasscodeAttempt {
+    /// An attempt was taken; `locks` when it was the last one allowed (the link is now locked,
+    /// until a right passcode gives the attempt back).
+    Taken { locks: bool },
+    /// No attempt is left (or the link is locked, revoked or gone): the passcode is not checked.
+    Refused,
 }
 
 const LINK_COLUMNS: &str = "id, case_id, recipient, role, scopes, created_by, created_at, expires_at, max_uses, uses, \
@@ -198,17 +227,18 @@ impl LinkRepository for SqlRepository {
         })
     }
 
-    async fn record_wrong_passcode(
+    async fn claim_passcode_attempt(
         &self,
         id: LinkId,
         max_attempts: i64,
         now: DateTime<Utc>,
-    ) -> Result<bool, DbError> {
+    ) -> Result<PasscodeAttempt, DbError> {
         with_pool!(self, p => {
             let row = sqlx::query(
                 "UPDATE links SET failed_attempts = failed_attempts + 1, \
-                 locked_at = CASE WHEN failed_attempts + 1 >= $1 THEN COALESCE(locked_at, $2) ELSE locked_at END \
-                 WHERE id = $3 RETURNING locked_at",
+                 locked_at = CASE WHEN failed_attempts + 1 >= $1 THEN $2 ELSE NULL END \
+                 WHERE id = $3 AND locked_at IS NULL AND revoked_at IS NULL AND failed_attempts < $1 \
+                 RETURNING failed_attempts",
             )
             .bind(max_attempts)
             .bind(timestamp_text(now))
@@ -216,10 +246,54 @@ impl LinkRepository for SqlRepository {
             .fetch_optional(p)
             .await?;
             Ok(match row {
-                Some(row) => row.try_get::<Option<String>, _>("locked_at")?.is_some(),
-                None => false,
+                Some(row) => PasscodeAttempt::Taken {
+                    locks: row.try_get::<i64, _>("failed_attempts")? >= max_attempts,
+                },
+                None => PasscodeAttempt::Refused,
             })
         })
+    }
+
+    async fn consume_link_use_with_passcode(
+        &self,
+        id: LinkId,
+        max_attempts: i64,
+        now: DateTime<Utc>,
+    ) -> Result<bool, DbError> {
+        // Attempts are taken only while unlocked, so a lock with the attempts at the limit is the
+        // one the attempt being given back set (no other attempt could be taken after it).
+        with_pool!(self, p => {
+            let updated = sqlx::query(
+                "UPDATE links SET uses = uses + 1, failed_attempts = failed_attempts - 1, \
+                 locked_at = CASE WHEN failed_attempts >= $1 THEN NULL ELSE locked_at END \
+                 WHERE id = $2 AND revoked_at IS NULL AND expires_at > $3 AND failed_attempts > 0 \
+                 AND (locked_at IS NULL OR failed_attempts >= $1) \
+                 AND (max_uses IS NULL OR uses < max_uses)",
+            )
+            .bind(max_attempts)
+            .bind(id.to_string())
+            .bind(timestamp_text(now))
+            .execute(p)
+            .await?
+            .rows_affected();
+            Ok(updated == 1)
+        })
+    }
+
+    async fn refund_passcode_attempt(&self, id: LinkId, max_attempts: i64) -> Result<(), DbError> {
+        with_pool!(self, p => {
+            sqlx::query(
+                "UPDATE links SET \
+                 locked_at = CASE WHEN failed_attempts >= $1 THEN NULL ELSE locked_at END, \
+                 failed_attempts = failed_attempts - 1 \
+                 WHERE id = $2 AND failed_attempts > 0",
+            )
+            .bind(max_attempts)
+            .bind(id.to_string())
+            .execute(p)
+            .await?;
+        });
+        Ok(())
     }
 
     async fn create_link_session(

@@ -115,7 +115,7 @@ mod partners;
 mod records;
 mod repository;
 
-pub use links::LinkRepository;
+pub use links::{LinkRepository, PasscodeAttempt};
 pub use partners::{
     DocumentClaim, DocumentClaimRequest, IdempotencyClaim, IdempotencyRef, PartnerCaseRecord,
     PartnerKeyRecord, PartnerRepository,

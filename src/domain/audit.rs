@@ -47,6 +47,8 @@ pub enum AuditAction {
     LinkRevoked,
     OpinionUploaded,
     DocumentPreviewed,
+    CaseViewed,
+    LinksListed,
 }
 
 impl AuditAction {
@@ -62,6 +64,8 @@ impl AuditAction {
             Self::LinkRevoked => "link.revoked",
             Self::OpinionUploaded => "opinion.uploaded",
             Self::DocumentPreviewed => "document.previewed",
+            Self::CaseViewed => "case.viewed",
+            Self::LinksListed => "links.listed",
         }
     }
 }

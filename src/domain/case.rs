@@ -14,6 +14,8 @@ macro_rules! wire_enum {
 
         impl $name {
             pub const ALL: &'static [Self] = &[$(Self::$variant),+];
+            /// The wire names, in order (a problem's `allowed`).
+            pub const NAMES: &'static [&'static str] = &[$($wire),+];
 
             pub fn as_str(self) -> &'static str {
                 match self {

@@ -8,9 +8,10 @@
 //!   checked in constant time.
 //! - A request that comes from a browser (it carries `Origin`, `Sec-Fetch-Site` or the cookie) must
 //!   carry a valid token for its cookie, `Sec-Fetch-Site` (when sent) must be
-//!   `same-origin`, and `Origin` (when sent and not `null`) must be `server.public_url`'s origin or
-//!   match the `Host` it was sent to. (Pages send `Referrer-Policy: no-referrer`, under which
-//!   browsers send `Origin: null` even for same-origin posts.) Else 403 `forbidden`.
+//!   `same-origin`, and `Origin` (when sent and not `null`) must be `server.public_url`'s origin
+//!   (never the `Host` it was sent to: see [`same_origin`], the check the link routes use too).
+//!   (Pages send `Referrer-Policy: no-referrer`, under which browsers send `Origin: null` even
+//!   for same-origin posts.) Else 403 `forbidden`.
 //! - A request with none of those (curl, scripts, partner tools) is not a browser being steered by
 //!   another site, and the API contract stands for it unchanged. (`Sec-Fetch-Mode` alone is no sign:
 //!   Node's `fetch` sends it.)
@@ -120,6 +121,30 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(str::trim)
 }
 
+/// Whether a browser sent this request from the service's own pages: `Sec-Fetch-Site` (when
+/// sent) is `same-origin` (or `none`, a navigation the user started), and `Origin` (when sent and
+/// not `null`) is `server.public_url`'s origin. Only the configured URL counts: `Host` and
+/// `X-Forwarded-Host` are whatever the client (or a DNS-rebinding page) says they are. Pages are
+/// sent with `Referrer-Policy: no-referrer`, under which browsers send `Origin: null` even for
+/// same-origin posts, so a `null` origin alone proves nothing either way. The one origin check of
+/// the service (the form and the link routes).
+pub fn same_origin(headers: &HeaderMap, public_url: &str) -> bool {
+    origin_is(headers, &origin_of(public_url))
+}
+
+fn origin_is(headers: &HeaderMap, public_origin: &str) -> bool {
+    if let Some(site) = header_str(headers, "sec-fetch-site")
+        && !site.eq_ignore_ascii_case("same-origin")
+        && !site.eq_ignore_ascii_case("none")
+    {
+        return false;
+    }
+    match header_str(headers, header::ORIGIN.as_str()) {
+        None | Some("null") => true,
+        Some(origin) => origin_of(origin) == public_origin,
+    }
+}
+
 impl FormGuard {
     pub fn new(services: &Services) -> Self {
         let form = &services.settings.form;
@@ -196,30 +221,6 @@ impl FormGuard {
             || req.cookie(self.cookie_name()).is_some()
     }
 
-    fn same_origin(&self, req: &HttpRequest) -> bool {
-        let h = req.headers();
-        if let Some(site) = header_str(h, "sec-fetch-site")
-            && !site.eq_ignore_ascii_case("same-origin")
-        {
-            return false;
-        }
-        match header_str(h, header::ORIGIN.as_str()) {
-            None | Some("null") => true,
-            Some(origin) => {
-                let origin = origin_of(origin);
-                if origin == self.public_origin {
-                    return true;
-                }
-                let host = header_str(h, header::HOST.as_str()).map(str::to_ascii_lowercase);
-                host.is_some_and(|host| {
-                    origin
-                        .split_once("://")
-                        .is_some_and(|(_, authority)| authority == host)
-                })
-            }
-        }
-    }
-
     fn token(req: &HttpRequest) -> Option<String> {
         if let Some(token) = header_str(req.headers(), TOKEN_HEADER) {
             return Some(token.to_owned());
@@ -235,7 +236,7 @@ impl FormGuard {
         if !self.is_from_browser(req) {
             return Ok(false);
         }
-        if !self.same_origin(req) {
+        if !origin_is(req.headers(), &self.public_origin) {
             return Err(Refusal::CrossSite);
         }
         let (Some(secret), Some(token)) = (self.secret(req), Self::token(req)) else {

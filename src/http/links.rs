@@ -9,12 +9,14 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::admin::{Admin, attachment_response};
+use super::csrf;
+use super::json::{ClosedSets, Json};
 use super::link_pages;
 use super::middleware::prefers_html;
 use super::problem::ApiError;
 use super::rate_limit::RateLimiter;
 use super::requests::{receive_upload, request_fields};
-use crate::domain::{CaseId, DocumentCategory, DocumentId, LinkId, LinkScope};
+use crate::domain::{CaseId, DocumentCategory, DocumentId, LinkId, LinkRole, LinkScope};
 use crate::imaging::{self, OutputFormat, Preset, RenderRequest};
 use crate::intake::Field;
 use crate::services::cases::document_view;
@@ -24,54 +26,55 @@ use crate::services::{ServiceError, Services, documents, previews};
 
 pub const SESSION_COOKIE: &str = "consilium_link";
 
-/// Rate limits on link routes, per client address and per link.
+/// Rate limits on link routes. What can be done without a session (the landing page, opening,
+/// passcode attempts, and any request without a live session) is limited tightly, per client
+/// address and per link; an open session has its own, generous, budget (a radiologist scrolling a
+/// 500-slice CT with prefetch must not meet it).
 pub struct LinkLimits {
-    per_client: RateLimiter,
-    per_link: RateLimiter,
+    client: RateLimiter,
+    link: RateLimiter,
+    session: RateLimiter,
 }
 
 impl LinkLimits {
     pub fn new(services: &Services) -> Self {
         let s = &services.settings.links;
         Self {
-            per_client: RateLimiter::new(
-                "link-client",
-                s.per_client_burst,
-                s.per_client_per_minute,
-            ),
-            per_link: RateLimiter::new("link", s.per_link_burst, s.per_link_per_minute),
+            client: RateLimiter::new("link-client", s.per_client_burst, s.per_client_per_minute),
+            link: RateLimiter::new("link", s.per_link_burst, s.per_link_per_minute),
+            session: RateLimiter::new("link-session", s.session_burst, s.session_per_minute),
         }
     }
 
-    fn check(&self, req: &HttpRequest, token: &str) -> Result<(), ServiceError> {
+    /// A request without a session: one from the client's bucket and one from the link's (when
+    /// the token verified and so names one).
+    fn without_session(&self, req: &HttpRequest, link: Option<LinkId>) -> Result<(), ServiceError> {
         let client = super::client_address(req).unwrap_or_default();
-        self.per_client.check(&client)?;
-        // The signed part names the link; no need to verify it to count against it.
-        self.per_link
-            .check(token.split('.').next().unwrap_or(token))
+        self.client.check(&client)?;
+        match link {
+            Some(link) => self.link.check(&link.to_string()),
+            None => Ok(()),
+        }
     }
 }
 
-/// Refuses a state-changing request that a browser sent from another site. Pages are sent with
-/// `Referrer-Policy: no-referrer`, under which browsers send `Origin: null` even for same-origin
-/// posts, so `Sec-Fetch-Site` decides when present and a `null` origin alone proves nothing.
+/// Refuses a state-changing request that a browser sent from another site (the one origin check
+/// of the service, shared with the form: `server.public_url`'s origin only).
 fn same_origin(req: &HttpRequest, services: &Services) -> Result<(), ServiceError> {
-    let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
-    if header("sec-fetch-site").is_some_and(|site| !matches!(site, "same-origin" | "none")) {
-        return Err(ServiceError::Forbidden);
-    }
-    let Some(origin) = header("origin").filter(|o| *o != "null") else {
-        return Ok(());
-    };
-    let public = services.settings.server.public_url.trim_end_matches('/');
-    let host = req.connection_info().host().to_owned();
-    let ours = origin == public
-        || origin == format!("http://{host}")
-        || origin == format!("https://{host}");
-    if ours {
+    if csrf::same_origin(req.headers(), &services.settings.server.public_url) {
         Ok(())
     } else {
         Err(ServiceError::Forbidden)
+    }
+}
+
+impl ClosedSets for LinkRequest {
+    fn allowed(field: &str) -> Option<&'static [&'static str]> {
+        match field {
+            "role" => Some(LinkRole::NAMES),
+            "scopes" => Some(LinkScope::NAMES),
+            _ => None,
+        }
     }
 }
 
@@ -86,16 +89,19 @@ fn same_origin(req: &HttpRequest, services: &Services) -> Result<(), ServiceErro
     security(("bearer" = [])),
     responses(
         (status = 201, description = "Issued; a generated passcode is shown only here", body = links::IssuedLink),
+        (status = 400, description = "malformed-request: the body is not JSON (or not an object)", body = super::problem::Problem),
         (status = 401, description = "unauthorized", body = super::problem::Problem),
         (status = 404, description = "not-found", body = super::problem::Problem),
-        (status = 422, description = "invalid-field (e.g. lifetime over links.max_ttl_seconds)", body = super::problem::Problem),
+        (status = 413, description = "request-too-large", body = super::problem::Problem),
+        (status = 415, description = "unsupported-media-type: not application/json", body = super::problem::Problem),
+        (status = 422, description = "invalid-field with `field` (and `allowed` for `role` and `scopes`): a wrong value, a missing or unknown field, a lifetime over links.max_ttl_seconds", body = super::problem::Problem),
     )
 )]
 pub async fn create(
     req: HttpRequest,
     admin: Admin,
     path: web::Path<String>,
-    body: web::Json<LinkRequest>,
+    body: Json<LinkRequest>,
     services: web::Data<Services>,
 ) -> Result<HttpResponse, ApiError> {
     let case: CaseId = path.parse().map_err(|_| ServiceError::NotFound)?;
@@ -118,15 +124,17 @@ pub async fn create(
     tag = "admin",
     params(("case_id" = String, Path, description = "Case id")),
     security(("bearer" = [])),
-    responses((status = 200, description = "The case's links with uses, lock-out and revocation", body = [links::LinkView]))
+    responses((status = 200, description = "The case's links with uses, lock-out and revocation (audited as `links.listed`)", body = [links::LinkView]))
 )]
 pub async fn list(
-    _admin: Admin,
+    req: HttpRequest,
+    admin: Admin,
     path: web::Path<String>,
     services: web::Data<Services>,
 ) -> Result<HttpResponse, ApiError> {
     let case: CaseId = path.parse().map_err(|_| ServiceError::NotFound)?;
-    Ok(HttpResponse::Ok().json(json!({ "links": links::list(&services, case).await? })))
+    let links = links::list(&services, case, &admin.name, super::client_address(&req)).await?;
+    Ok(HttpResponse::Ok().json(json!({ "links": links })))
 }
 
 #[utoipa::path(
@@ -153,15 +161,30 @@ pub async fn revoke(
 
 // ---- recipients -----------------------------------------------------------------------------
 
-/// Resolves the token in the path (after the rate limits).
-async fn live_link(
+/// The link of the path's token, after the rate limits, and whether the request carries a live
+/// session of it. The token's MAC and the session are checked before the limits (the first is
+/// arithmetic, the second one indexed read) so that a session spends its own budget and
+/// everything else the tight one; the link row is read only after.
+async fn gate(
     req: &HttpRequest,
     services: &Services,
     limits: &LinkLimits,
-) -> Result<LiveLink, ServiceError> {
-    let token = req.match_info().get("token").unwrap_or_default().to_owned();
-    limits.check(req, &token)?;
-    links::resolve(services, &token, super::client_address(req)).await
+    counts_as_session: bool,
+) -> Result<(LiveLink, bool), ServiceError> {
+    let token = req.match_info().get("token").unwrap_or_default();
+    let Some(token) = links::verify_token(services, token) else {
+        limits.without_session(req, None)?;
+        return Err(ServiceError::NotFound);
+    };
+    let cookie = req.cookie(SESSION_COOKIE);
+    let session =
+        links::session_of(services, token.link(), cookie.as_ref().map(Cookie::value)).await?;
+    match &session {
+        Some(id) if counts_as_session => limits.session.check(id)?,
+        _ => limits.without_session(req, Some(token.link()))?,
+    }
+    let live = links::resolve(services, &token, super::client_address(req)).await?;
+    Ok((live, session.is_some()))
 }
 
 /// A live link with a session: the recipient opened it. Without a session, browsers are sent to
@@ -171,9 +194,8 @@ async fn session(
     services: &Services,
     limits: &LinkLimits,
 ) -> Result<Result<LiveLink, HttpResponse>, ServiceError> {
-    let live = live_link(req, services, limits).await?;
-    let cookie = req.cookie(SESSION_COOKIE);
-    if links::session_valid(services, &live, cookie.as_ref().map(Cookie::value)).await? {
+    let (live, has_session) = gate(req, services, limits, true).await?;
+    if has_session {
         return Ok(Ok(live));
     }
     if prefers_html(req.headers()) {
@@ -198,7 +220,7 @@ pub async fn landing(
     services: web::Data<Services>,
     limits: web::Data<LinkLimits>,
 ) -> Result<HttpResponse, ApiError> {
-    let live = live_link(&req, &services, &limits).await?;
+    let (live, _) = gate(&req, &services, &limits, true).await?;
     if !links::has_uses_left(&live.link) {
         return Err(ServiceError::LinkUsedUp.into());
     }
@@ -218,7 +240,8 @@ pub async fn open(
     limits: web::Data<LinkLimits>,
 ) -> Result<HttpResponse, ApiError> {
     same_origin(&req, &services)?;
-    let live = live_link(&req, &services, &limits).await?;
+    // Opening (and every passcode attempt) spends the tight budget, session or not.
+    let (live, _) = gate(&req, &services, &limits, false).await?;
     let session = match links::open(
         &services,
         &live,
@@ -251,7 +274,10 @@ pub async fn open(
         .finish())
 }
 
-/// `GET /l/{token}/case`: the case page, or its JSON summary.
+/// `GET /l/{token}/case`: the case page, or its JSON summary, for every live session: the
+/// documents (and the imaging viewer) with scope `view`; a link for sending documents or an
+/// opinion back sees its own page without them (a page it is meant to see: nothing is denied, so
+/// nothing is audited as denied). Each view is audited as `case.viewed` with the link as actor.
 pub async fn case(
     req: HttpRequest,
     services: web::Data<Services>,
@@ -261,16 +287,6 @@ pub async fn case(
         Ok(live) => live,
         Err(redirect) => return Ok(redirect),
     };
-    live.require(&services, LinkScope::View, super::client_address(&req))
-        .await
-        .or_else(|e| {
-            // A link for sending documents back only still sees its own page, without the documents.
-            if live.allows(LinkScope::Upload) || live.allows(LinkScope::Opinion) {
-                Ok(())
-            } else {
-                Err(e)
-            }
-        })?;
     let details = live.clinical_details()?;
     let (documents, studies) = if live.allows(LinkScope::View) {
         let records = services
@@ -291,6 +307,7 @@ pub async fn case(
     } else {
         (Vec::new(), Vec::new())
     };
+    live.viewed(&services, super::client_address(&req)).await?;
     if prefers_html(req.headers()) {
         return Ok(link_pages::case(
             &live,
@@ -405,13 +422,15 @@ pub async fn opinion(
     upload(req, payload, services, limits, LinkScope::Opinion).await
 }
 
+/// The preview's query, as text: each parameter is parsed here so that a bad one is
+/// `invalid-field` naming it (never the query deserialiser's message).
 #[derive(Debug, Deserialize)]
 pub struct PreviewQuery {
-    size: Option<u32>,
-    frame: Option<u32>,
+    size: Option<String>,
+    frame: Option<String>,
     preset: Option<String>,
-    wc: Option<f64>,
-    ww: Option<f64>,
+    wc: Option<String>,
+    ww: Option<String>,
     format: Option<String>,
 }
 
@@ -422,22 +441,67 @@ fn invalid(field: &str, message: &str) -> ServiceError {
     }
 }
 
+/// A whole number in `range` (plain decimal digits, an optional minus sign).
+fn whole<T: std::str::FromStr + PartialOrd>(
+    raw: &str,
+    field: &str,
+    range: std::ops::RangeInclusive<T>,
+    message: &str,
+) -> Result<T, ServiceError> {
+    let plain = raw.strip_prefix('-').unwrap_or(raw);
+    if plain.is_empty() || plain.len() > 12 || !plain.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(invalid(field, message));
+    }
+    raw.parse::<T>()
+        .ok()
+        .filter(|v| range.contains(v))
+        .ok_or_else(|| invalid(field, message))
+}
+
 impl PreviewQuery {
     fn render_request(&self) -> Result<RenderRequest, ServiceError> {
-        let size = self.size.unwrap_or(512);
-        if !(imaging::MIN_SIZE..=imaging::MAX_SIZE).contains(&size) {
-            return Err(invalid("size", "between 64 and 2048"));
-        }
+        let size = match self.size.as_deref() {
+            None => 512,
+            Some(raw) => whole(
+                raw,
+                "size",
+                imaging::MIN_SIZE..=imaging::MAX_SIZE,
+                "between 64 and 2048",
+            )?,
+        };
+        let frame = match self.frame.as_deref() {
+            None => 0,
+            Some(raw) => whole(raw, "frame", 0..=u32::MAX, "a frame number from 0")?,
+        };
         let preset = match self.preset.as_deref() {
             None => Preset::Auto,
             Some(p) => Preset::parse(p).ok_or_else(|| {
                 invalid("preset", "auto, soft-tissue, lung, bone, brain or abdomen")
             })?,
         };
-        let window = match (self.wc, self.ww) {
+        // Whole numbers only; the image's own range is checked when it is read (a window is
+        // held to what its samples can hold). i32 bounds anything 32-bit samples can give.
+        let integer = |raw: &str, field: &str| {
+            whole(
+                raw,
+                field,
+                i64::from(i32::MIN)..=i64::from(u32::MAX),
+                "a whole number within the image's range",
+            )
+        };
+        let window = match (self.wc.as_deref(), self.ww.as_deref()) {
             (None, None) => None,
-            (Some(c), Some(w)) if c.is_finite() && w.is_finite() && w >= 1.0 => Some((c, w)),
-            _ => return Err(invalid("ww", "wc and ww go together; ww at least 1")),
+            (Some(c), Some(w)) => {
+                let (c, w) = (integer(c, "wc")?, integer(w, "ww")?);
+                if w < 1 {
+                    return Err(invalid("ww", "at least 1"));
+                }
+                // Deliberate: both are within ±2^32, exact in f64.
+                #[allow(clippy::cast_precision_loss)]
+                Some((c as f64, w as f64))
+            }
+            (None, Some(_)) => return Err(invalid("wc", "wc and ww go together")),
+            (Some(_), None) => return Err(invalid("ww", "wc and ww go together")),
         };
         let format = match self.format.as_deref() {
             None => OutputFormat::Png,
@@ -445,7 +509,7 @@ impl PreviewQuery {
         };
         Ok(RenderRequest {
             size,
-            frame: self.frame.unwrap_or(0),
+            frame,
             preset,
             window,
             format,

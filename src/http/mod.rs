@@ -4,6 +4,7 @@ mod admin;
 mod assets;
 mod csrf;
 mod form;
+mod json;
 mod link_pages;
 mod links;
 mod middleware;
@@ -54,25 +55,28 @@ impl Application {
                 .app_data(
                     web::FormConfig::default()
                         .limit(64 * 1024)
-                        .error_handler(|e, _| {
-                            ApiError(ServiceError::Malformed(e.to_string())).into()
+                        .error_handler(|_, _| {
+                            // Not the deserialiser's text: it quotes the client's values.
+                            ApiError(ServiceError::Malformed(
+                                "the form body could not be read".into(),
+                            ))
+                            .into()
                         }),
                 )
                 .app_data(
                     web::JsonConfig::default()
-                        .limit(1 << 20)
-                        .error_handler(|e, _| {
-                            ApiError(ServiceError::Malformed(e.to_string())).into()
-                        }),
+                        .limit(json::LIMIT_BYTES)
+                        .error_handler(|e, _| ApiError(json::payload_error(&e)).into()),
                 )
                 .app_data(
                     web::PathConfig::default()
                         .error_handler(|_, _| ApiError(ServiceError::NotFound).into()),
                 )
-                .app_data(web::QueryConfig::default().error_handler(|e, _| {
+                .app_data(web::QueryConfig::default().error_handler(|_, _| {
+                    // Not the deserialiser's text: it quotes the client's values.
                     ApiError(ServiceError::InvalidField {
                         field: "query".into(),
-                        message: e.to_string(),
+                        message: "the query string is not valid for this address".into(),
                     })
                     .into()
                 }))

@@ -10,9 +10,12 @@ use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, dev::Payload, web};
 use futures_util::StreamExt;
 
+use super::json::{ClosedSets, Json};
 use super::problem::ApiError;
 use super::rate_limit::RateLimiter;
-use crate::domain::{AuditAction, AuditActor, AuditEvent, AuditOutcome, CaseId};
+use crate::domain::{
+    AuditAction, AuditActor, AuditEvent, AuditOutcome, CaseId, ContactPreference, ServiceTier,
+};
 use crate::services::partners::{
     self, CreatedCase, DocumentUpload, KEY_PREFIX, NewCase, PartnerDocument, PartnerIdentity,
 };
@@ -100,6 +103,17 @@ impl PartnerLimits {
     }
 }
 
+impl ClosedSets for NewCase {
+    fn allowed(field: &str) -> Option<&'static [&'static str]> {
+        match field {
+            "service" => Some(ServiceTier::NAMES),
+            "contact_preference" => Some(ContactPreference::NAMES),
+            "sponsor" => Some(&["embassy", "insurer"]),
+            _ => None,
+        }
+    }
+}
+
 fn case_id(raw: &str) -> Result<CaseId, ServiceError> {
     raw.parse().map_err(|_| ServiceError::NotFound)
 }
@@ -114,7 +128,10 @@ fn case_id(raw: &str) -> Result<CaseId, ServiceError> {
     responses(
         (status = 201, description = "Created", body = CreatedCase),
         (status = 200, description = "Created before with this Idempotency-Key and body", body = CreatedCase),
+        (status = 400, description = "malformed-request: the body is not JSON (or not an object)", body = super::problem::Problem),
         (status = 401, description = "unauthorized", body = super::problem::Problem),
+        (status = 413, description = "request-too-large", body = super::problem::Problem),
+        (status = 415, description = "unsupported-media-type: not application/json", body = super::problem::Problem),
         (status = 409, description = "conflict: a create with this key is in progress (Retry-After)", body = super::problem::Problem),
         (status = 422, description = "invalid-field, idempotency-conflict", body = super::problem::Problem),
         (status = 429, description = "rate-limited (Retry-After): requests per key or cases per day", body = super::problem::Problem),
@@ -123,7 +140,7 @@ fn case_id(raw: &str) -> Result<CaseId, ServiceError> {
 pub async fn create_case(
     req: HttpRequest,
     partner: Partner,
-    body: web::Json<NewCase>,
+    body: Json<NewCase>,
     services: web::Data<Services>,
 ) -> Result<HttpResponse, ApiError> {
     let key = req

@@ -230,7 +230,7 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         use ServiceError as E;
         match &self.0 {
-            E::InvalidField { .. } => "invalid-field",
+            E::InvalidField { .. } | E::InvalidChoice { .. } => "invalid-field",
             E::TermsNotAccepted => "terms-not-accepted",
             E::TooManyImages { .. } => "too-many-images",
             E::TooManyFiles { .. } => "too-many-files",
@@ -272,6 +272,9 @@ impl ApiError {
             E::Unavailable { .. } => "The service is busy or a backing store is unreachable. Please retry shortly.".to_owned(),
             E::Integrity => "A stored file failed its integrity check; no part of it was sent.".to_owned(),
             E::InvalidField { field, message } => format!("`{field}`: {message}"),
+            E::InvalidChoice { field, allowed } => {
+                format!("`{field}` must be one of: {}.", allowed.join(", "))
+            }
             E::FileTooLarge { filename, limit_bytes } => format!("`{filename}` is larger than {limit_bytes} bytes."),
             E::RequestTooLarge { limit_bytes } => format!("The request is larger than {limit_bytes} bytes."),
             E::RequestTimeout { idle_seconds } => format!("Nothing of the request body arrived for {idle_seconds} seconds; nothing was stored."),
@@ -304,6 +307,10 @@ impl ApiError {
         };
         match &self.0 {
             E::InvalidField { field, .. } => ext("field", json!(field)),
+            E::InvalidChoice { field, allowed } => {
+                ext("field", json!(field));
+                ext("allowed", json!(allowed));
+            }
             E::FileTooLarge {
                 filename,
                 limit_bytes,
@@ -388,7 +395,9 @@ impl ResponseError for ApiError {
 /// The error without the file names or field values it may carry (for logs).
 fn short(e: &ServiceError) -> &'static str {
     match e {
-        ServiceError::InvalidField { .. } => "a field is invalid",
+        ServiceError::InvalidField { .. } | ServiceError::InvalidChoice { .. } => {
+            "a field is invalid"
+        }
         ServiceError::FileTooLarge { .. } => "a file is too large",
         ServiceError::ExtensionNotAllowed { .. } => "an extension is not allowed",
         ServiceError::ContentMismatch { .. } => "content does not match",

@@ -34,7 +34,7 @@ pub use dicom_meta::{index_dicom, index_dicom_within, is_dicom};
 pub use photo::render_image;
 pub use render::render_dicom;
 pub use watermark::watermark;
-pub use window::{Preset, voi_linear};
+pub use window::{Preset, check_window, voi_linear};
 
 use image::{DynamicImage, ImageEncoder};
 
@@ -48,6 +48,15 @@ pub enum ImagingError {
     /// The requested frame (0-based) does not exist; `frames` is how many there are.
     #[error("frame out of range: the object has {frames} frame(s)")]
     FrameOutOfRange { frames: u32 },
+    /// An explicit window outside what the image's samples can hold: `field` (`wc` or `ww`)
+    /// must be an integer from `min` to `max` (modality units, from the bits stored and the
+    /// rescale).
+    #[error("window out of range: {field} must be from {min} to {max}")]
+    WindowOutOfRange {
+        field: &'static str,
+        min: i64,
+        max: i64,
+    },
     /// The declared dimensions exceed the configured [`Limits`].
     #[error("too large: {reason}")]
     TooLarge { reason: String },
@@ -81,6 +90,7 @@ impl ImagingError {
         match self {
             Self::NotPreviewable { .. } => "not-previewable",
             Self::FrameOutOfRange { .. } => "frame-out-of-range",
+            Self::WindowOutOfRange { .. } => "window-out-of-range",
             Self::TooLarge { .. } => "too-large",
             Self::Malformed { .. } => "malformed",
         }

@@ -14,7 +14,7 @@ use image::{DynamicImage, GrayImage, RgbImage};
 
 use super::dicom_meta::{self, float, int, text};
 use super::scan;
-use super::window::voi_linear;
+use super::window::{check_window, voi_linear};
 use super::{ImagingError, Limits, RenderRequest, Rendered, encode_output, error_chain, no_panic};
 use super::{jpeg12, rle};
 
@@ -215,6 +215,12 @@ fn render_frame(
         return Err(ImagingError::FrameOutOfRange {
             frames: props.frames,
         });
+    }
+    if let Some(window) = req.window {
+        // Before any pixel is decoded: an explicit window must fit what the samples can hold.
+        let (slope, intercept) = rescale(&header.obj, req.frame);
+        let (lo, hi) = stored_range(props.bits_stored, props.signed);
+        check_window(window, lo * slope + intercept, hi * slope + intercept)?;
     }
     let decoder = decoder_for(&header.container.ts_uid)?;
     let end = pixel.end.clone().map_err(ImagingError::malformed)?;
@@ -687,14 +693,9 @@ fn functional_group(obj: &InMemDicomObject, frame: u32, seq: Tag, tag: Tag) -> O
     })
 }
 
-fn monochrome(
-    obj: &InMemDicomObject,
-    samples: &Samples<'_>,
-    pixels: usize,
-    invert: bool,
-    req: &RenderRequest,
-) -> Vec<u8> {
-    let frame = req.frame;
+/// The modality LUT's rescale (slope, intercept) of `frame`: the object's own, else its
+/// functional groups' (per frame, then shared); identity when absent.
+fn rescale(obj: &InMemDicomObject, frame: u32) -> (f64, f64) {
     let slope = float(obj, tags::RESCALE_SLOPE)
         .or_else(|| {
             functional_group(
@@ -704,7 +705,7 @@ fn monochrome(
                 tags::RESCALE_SLOPE,
             )
         })
-        .filter(|s| *s != 0.0)
+        .filter(|s| *s != 0.0 && s.is_finite())
         .unwrap_or(1.0);
     let intercept = float(obj, tags::RESCALE_INTERCEPT)
         .or_else(|| {
@@ -715,7 +716,30 @@ fn monochrome(
                 tags::RESCALE_INTERCEPT,
             )
         })
+        .filter(|i| i.is_finite())
         .unwrap_or(0.0);
+    (slope, intercept)
+}
+
+/// The smallest and largest value `bits_stored` bits can hold (two's complement when `signed`).
+fn stored_range(bits_stored: u16, signed: bool) -> (f64, f64) {
+    let bits = i32::from(bits_stored.clamp(1, 32));
+    if signed {
+        (-(2f64.powi(bits - 1)), 2f64.powi(bits - 1) - 1.0)
+    } else {
+        (0.0, 2f64.powi(bits) - 1.0)
+    }
+}
+
+fn monochrome(
+    obj: &InMemDicomObject,
+    samples: &Samples<'_>,
+    pixels: usize,
+    invert: bool,
+    req: &RenderRequest,
+) -> Vec<u8> {
+    let frame = req.frame;
+    let (slope, intercept) = rescale(obj, frame);
     #[allow(clippy::cast_precision_loss)] // Deliberate: samples have at most 32 bits.
     let modality = |i: usize| samples.get(i) as f64 * slope + intercept;
 

@@ -94,3 +94,32 @@ pub fn voi_linear(value: f64, center: f64, width: f64) -> u8 {
         grey
     }
 }
+
+/// Checks an explicit window against the range of values an image's samples can take (`lo` and
+/// `hi`, modality units): the centre within it, the width from 1 to its span (a wider window
+/// shows nothing more). Both are whole numbers; a window that fails names its field and range.
+pub fn check_window(window: (f64, f64), lo: f64, hi: f64) -> Result<(), super::ImagingError> {
+    let (lo, hi) = (lo.min(hi), lo.max(hi));
+    // Deliberate: the bounds come from at most 32-bit samples and a finite rescale; saturating.
+    #[allow(clippy::cast_possible_truncation)]
+    let (min, max) = (lo.floor() as i64, hi.ceil() as i64);
+    let span = max.saturating_sub(min).saturating_add(1);
+    let (center, width) = window;
+    #[allow(clippy::cast_precision_loss)]
+    let within = |v: f64, a: i64, b: i64| v.fract() == 0.0 && v >= a as f64 && v <= b as f64;
+    if !within(center, min, max) {
+        return Err(super::ImagingError::WindowOutOfRange {
+            field: "wc",
+            min,
+            max,
+        });
+    }
+    if !within(width, 1, span) {
+        return Err(super::ImagingError::WindowOutOfRange {
+            field: "ww",
+            min: 1,
+            max: span,
+        });
+    }
+    Ok(())
+}

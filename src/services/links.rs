@@ -18,7 +18,7 @@ use utoipa::ToSchema;
 
 use super::{ServiceError, Services};
 use crate::crypto::{CaseKey, decrypt_field, encrypt_field, sign_link_token, verify_link_token};
-use crate::db::{CaseRecord, DocumentRecord, LinkRecord};
+use crate::db::{CaseRecord, DocumentRecord, LinkRecord, PasscodeAttempt};
 use crate::domain::{
     AuditAction, AuditActor, AuditEvent, AuditOutcome, CaseId, DocumentId, LinkId, LinkRole,
     LinkScope,
@@ -222,18 +222,30 @@ async fn passcode_matches(hash: String, code: String) -> Result<bool, ServiceErr
     .map_err(|e| ServiceError::Internal(format!("stored passcode hash: {e}")))
 }
 
-/// `GET /api/v1/cases/{id}/links`.
-pub async fn list(services: &Services, case_id: CaseId) -> Result<Vec<LinkView>, ServiceError> {
+/// `GET /api/v1/cases/{id}/links`: the recipients are personal data, so the read is audited
+/// (`links.listed`, the administrator as actor).
+pub async fn list(
+    services: &Services,
+    case_id: CaseId,
+    admin: &str,
+    client: Option<String>,
+) -> Result<Vec<LinkView>, ServiceError> {
     let case = services
         .repo
         .get_case(case_id)
         .await?
         .ok_or(ServiceError::NotFound)?;
     let key = services.case_key(case.id, &case.kek_id, &case.wrapped_key)?;
-    services
-        .repo
-        .case_links(case_id)
-        .await?
+    let links = services.repo.case_links(case_id).await?;
+    let event = AuditEvent::new(
+        AuditActor::Admin(admin.to_owned()),
+        AuditAction::LinksListed,
+        AuditOutcome::Success,
+    )
+    .case(case_id)
+    .client(client);
+    services.repo.append_audit(&event).await?;
+    links
         .into_iter()
         .map(|link| {
             Ok(LinkView {
@@ -358,6 +370,19 @@ impl LiveLink {
             .ok_or(ServiceError::NotFound)
     }
 
+    /// Audits a read of the case page (`case.viewed`, the link as actor).
+    pub async fn viewed(
+        &self,
+        services: &Services,
+        client: Option<String>,
+    ) -> Result<(), ServiceError> {
+        services
+            .repo
+            .append_audit(&self.event(AuditAction::CaseViewed, AuditOutcome::Success, client))
+            .await?;
+        Ok(())
+    }
+
     /// Audits and returns `forbidden` when the link lacks `scope`.
     pub async fn require(
         &self,
@@ -376,16 +401,39 @@ impl LiveLink {
     }
 }
 
-/// Verifies the token and reads the link row: `not-found` for a token that does not verify or a
-/// link that does not exist; 410s for expired, revoked or locked links (audited). Uses are not
-/// checked here: an open session outlives the last use.
+/// A token whose MAC verified: the link it names, before anything is read.
+pub struct VerifiedToken {
+    token: String,
+    link: LinkId,
+    expires_at: i64,
+}
+
+impl VerifiedToken {
+    pub fn link(&self) -> LinkId {
+        self.link
+    }
+}
+
+/// Checks the token's MAC (constant time, no database work); `None` for a token that does not
+/// verify.
+pub fn verify_token(services: &Services, token: &str) -> Option<VerifiedToken> {
+    let claims = verify_link_token(&services.keys, token)?;
+    Some(VerifiedToken {
+        token: token.to_owned(),
+        link: LinkId::from(uuid::Uuid::from_bytes(claims.link_id)),
+        expires_at: claims.expires_at,
+    })
+}
+
+/// Reads the link row of a verified token: `not-found` for a link that does not exist; 410s for
+/// expired, revoked or locked links (audited). Uses are not checked here: an open session outlives
+/// the last use.
 pub async fn resolve(
     services: &Services,
-    token: &str,
+    token: &VerifiedToken,
     client: Option<String>,
 ) -> Result<LiveLink, ServiceError> {
-    let claims = verify_link_token(&services.keys, token).ok_or(ServiceError::NotFound)?;
-    let id = LinkId::from(uuid::Uuid::from_bytes(claims.link_id));
+    let id = token.link;
     let link = services
         .repo
         .get_link(id)
@@ -402,7 +450,7 @@ pub async fn resolve(
             ServiceError::LinkRevoked { locked: true },
             AuditOutcome::Locked,
         ))
-    } else if now >= link.expires_at || now.timestamp() >= claims.expires_at {
+    } else if now >= link.expires_at || now.timestamp() >= token.expires_at {
         Some((ServiceError::LinkExpired, AuditOutcome::Expired))
     } else {
         None
@@ -427,7 +475,7 @@ pub async fn resolve(
     let case_key = services.case_key(case.id, &case.kek_id, &case.wrapped_key)?;
     let recipient = open_recipient(&case_key, &link)?;
     Ok(LiveLink {
-        token: token.to_owned(),
+        token: token.token.clone(),
         link,
         case,
         case_key,
@@ -447,6 +495,12 @@ pub struct Session {
 }
 
 /// `POST /l/{token}/open`: checks the passcode, takes one use atomically, starts a session.
+///
+/// A passcode attempt is counted before the passcode is checked (one conditional `UPDATE`, so
+/// parallel guesses never take more than `links.max_passcode_attempts`) and given back when it was
+/// right. Once no attempt is left, every attempt gets the lock's answer, right or wrong; a link
+/// without uses left answers `link-used-up` before any passcode is looked at. Neither answer
+/// depends on the passcode, so none tells a guesser that a guess was right.
 pub async fn open(
     services: &Services,
     live: &LiveLink,
@@ -455,28 +509,54 @@ pub async fn open(
 ) -> Result<Session, ServiceError> {
     let link = &live.link;
     let now = Utc::now();
+    let denied = |outcome| live.event(AuditAction::LinkDenied, outcome, client.clone());
+    if !has_uses_left(link) {
+        services
+            .repo
+            .append_audit(&denied(AuditOutcome::UsedUp))
+            .await?;
+        return Err(ServiceError::LinkUsedUp);
+    }
     if let Some(hash) = &link.passcode_hash {
+        let attempts = i64::from(services.settings.links.max_passcode_attempts);
+        let locks = match services
+            .repo
+            .claim_passcode_attempt(link.id, attempts, now)
+            .await?
+        {
+            PasscodeAttempt::Taken { locks } => locks,
+            PasscodeAttempt::Refused => {
+                services
+                    .repo
+                    .append_audit(&denied(AuditOutcome::Locked))
+                    .await?;
+                return Err(ServiceError::LinkRevoked { locked: true });
+            }
+        };
         let given: String = passcode
             .unwrap_or("")
             .chars()
             .filter(char::is_ascii_digit)
             .collect();
-        if !passcode_matches(hash.clone(), given).await? {
-            let attempts = i64::from(services.settings.links.max_passcode_attempts);
-            let locked = services
-                .repo
-                .record_wrong_passcode(link.id, attempts, now)
-                .await?;
-            let outcome = if locked {
+        let right = match passcode_matches(hash.clone(), given).await {
+            Ok(right) => right,
+            Err(e) => {
+                // Not the guesser's fault: the attempt goes back.
+                services
+                    .repo
+                    .refund_passcode_attempt(link.id, attempts)
+                    .await?;
+                return Err(e);
+            }
+        };
+        if !right {
+            let outcome = if locks {
                 AuditOutcome::Locked
             } else {
                 AuditOutcome::WrongPasscode
             };
-            services
-                .repo
-                .append_audit(&live.event(AuditAction::LinkDenied, outcome, client))
-                .await?;
-            return Err(if locked {
+            services.repo.append_audit(&denied(outcome)).await?;
+            return Err(if locks {
                 ServiceError::LinkRevoked { locked: true }
             } else {
                 ServiceError::InvalidField {
@@ -485,14 +565,42 @@ pub async fn open(
                 }
             });
         }
+        if services
+            .repo
+            .consume_link_use_with_passcode(link.id, attempts, now)
+            .await?
+        {
+            return start_session(services, live, now, client).await;
+        }
+        // Revoked, expired or out of uses since the link was read: the attempt goes back.
+        services
+            .repo
+            .refund_passcode_attempt(link.id, attempts)
+            .await?;
+        services
+            .repo
+            .append_audit(&denied(AuditOutcome::UsedUp))
+            .await?;
+        return Err(ServiceError::LinkUsedUp);
     }
     if !services.repo.consume_link_use(link.id, now).await? {
         services
             .repo
-            .append_audit(&live.event(AuditAction::LinkDenied, AuditOutcome::UsedUp, client))
+            .append_audit(&denied(AuditOutcome::UsedUp))
             .await?;
         return Err(ServiceError::LinkUsedUp);
     }
+    start_session(services, live, now, client).await
+}
+
+/// Starts a session for a link whose use was just taken, and audits the opening.
+async fn start_session(
+    services: &Services,
+    live: &LiveLink,
+    now: DateTime<Utc>,
+    client: Option<String>,
+) -> Result<Session, ServiceError> {
+    let link = &live.link;
     let cookie_value = URL_SAFE_NO_PAD.encode(random_bytes::<32>());
     let session_cap = now
         + Duration::seconds(
@@ -513,19 +621,22 @@ pub async fn open(
     })
 }
 
-/// Whether `cookie` is a live session of this link.
-pub async fn session_valid(
+/// The session `cookie` names, when it is a live session of `link`: its id (the hash of the
+/// cookie, which is all the database holds), for the session's own rate limit.
+pub async fn session_of(
     services: &Services,
-    live: &LiveLink,
+    link: LinkId,
     cookie: Option<&str>,
-) -> Result<bool, ServiceError> {
+) -> Result<Option<String>, ServiceError> {
     let Some(cookie) = cookie.filter(|c| !c.is_empty() && c.len() <= 64) else {
-        return Ok(false);
+        return Ok(None);
     };
-    Ok(services
+    let hash = sha256_hex(cookie);
+    let valid = services
         .repo
-        .link_session_valid(&sha256_hex(cookie), live.link.id, Utc::now())
-        .await?)
+        .link_session_valid(&hash, link, Utc::now())
+        .await?;
+    Ok(valid.then_some(hash))
 }
 
 #[cfg(test)]

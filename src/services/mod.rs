@@ -28,6 +28,12 @@ use budget::{ClientUploads, UploadBudget};
 pub enum ServiceError {
     #[error("field `{field}` is invalid: {message}")]
     InvalidField { field: String, message: String },
+    /// A field of a closed set given a value outside it (`invalid-field` with `allowed`).
+    #[error("field `{field}` is not one of the allowed values")]
+    InvalidChoice {
+        field: String,
+        allowed: &'static [&'static str],
+    },
     #[error("terms not accepted")]
     TermsNotAccepted,
     #[error("too many images (limit {limit})")]

@@ -1,7 +1,8 @@
 //! Previews: documents rendered to PNG or JPEG for the viewer (DICOM with windowing, photos with
 //! their orientation applied and metadata stripped). Rendering runs on the blocking pool behind a
-//! semaphore with a time limit; results are cached sealed under the case key, beside the document,
-//! under a variant name made of the parameters.
+//! semaphore with a time limit; presets and the file's own window are cached sealed under the case
+//! key, beside the document, under a variant name made of the parameters (explicit windows are
+//! rendered each time and never cached: they would make a new object per drag step).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -91,6 +92,10 @@ fn imaging_error(e: ImagingError) -> ServiceError {
             field: "frame".into(),
             message: format!("this object has {frames} frame(s), numbered from 0"),
         },
+        ImagingError::WindowOutOfRange { field, min, max } => ServiceError::InvalidField {
+            field: field.into(),
+            message: format!("a whole number from {min} to {max} for this image"),
+        },
         ImagingError::NotPreviewable { reason }
         | ImagingError::TooLarge { reason }
         | ImagingError::Malformed { reason } => ServiceError::NotPreviewable { reason },
@@ -119,6 +124,28 @@ async fn plaintext(
     Ok(out)
 }
 
+/// The cached rendering under `cache_key`, if there is one that verifies (one that does not is
+/// rendered again and replaced).
+async fn cached_preview(
+    services: &Services,
+    key: &CaseKey,
+    cache_key: &ObjectKey,
+) -> Result<Option<Vec<u8>>, ServiceError> {
+    match services.blobs.get(cache_key).await {
+        Ok(stream) => {
+            let sealed: Vec<u8> = stream
+                .try_fold(Vec::new(), |mut acc, chunk| async move {
+                    acc.extend_from_slice(&chunk);
+                    Ok(acc)
+                })
+                .await?;
+            Ok(open_blob(key, cache_key.as_str(), &sealed).ok())
+        }
+        Err(StorageError::NotFound) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Who a preview is shown to.
 pub struct Viewer<'a> {
     pub actor: AuditActor,
@@ -139,21 +166,15 @@ pub async fn preview(
 ) -> Result<Preview, ServiceError> {
     let kind = renderer(doc)?;
     let cache_key = ObjectKey::preview(case.id, doc.id, &request.variant_key());
+    // Presets and the file's own window are a handful of variants; explicit windows are as many
+    // as a drag makes, so they are rendered each time and never stored.
+    let cacheable = request.window.is_none();
     let format = request.format;
     let media_type = format.media_type();
-    let cached = match services.blobs.get(&cache_key).await {
-        Ok(stream) => {
-            let sealed: Vec<u8> = stream
-                .try_fold(Vec::new(), |mut acc, chunk| async move {
-                    acc.extend_from_slice(&chunk);
-                    Ok(acc)
-                })
-                .await?;
-            // A cached preview that does not verify is rendered again (and replaced).
-            open_blob(key, cache_key.as_str(), &sealed).ok()
-        }
-        Err(StorageError::NotFound) => None,
-        Err(e) => return Err(e.into()),
+    let cached = if cacheable {
+        cached_preview(services, key, &cache_key).await?
+    } else {
+        None
     };
     let bytes = if let Some(bytes) = cached {
         bytes
@@ -165,17 +186,25 @@ pub async fn preview(
         };
         let rendered = run_imaging(services, move || match kind {
             Renderer::Dicom => imaging::render_dicom(&source, &request, &limits),
-            Renderer::Photo => imaging::render_image(&source, &request, &limits),
+            Renderer::Photo => {
+                // A photo's samples are 8-bit; its window is not applied, but held to them.
+                if let Some(window) = request.window {
+                    imaging::check_window(window, 0.0, 255.0)?;
+                }
+                imaging::render_image(&source, &request, &limits)
+            }
         })
         .await?;
-        let sealed = seal_blob(
-            key,
-            services.keys.active_id(),
-            cache_key.as_str(),
-            &rendered.bytes,
-        );
-        if let Err(e) = services.blobs.put(&cache_key, Bytes::from(sealed)).await {
-            tracing::warn!(document_id = %doc.id, error = %e, "could not cache a preview");
+        if cacheable {
+            let sealed = seal_blob(
+                key,
+                services.keys.active_id(),
+                cache_key.as_str(),
+                &rendered.bytes,
+            );
+            if let Err(e) = services.blobs.put(&cache_key, Bytes::from(sealed)).await {
+                tracing::warn!(document_id = %doc.id, error = %e, "could not cache a preview");
+            }
         }
         rendered.bytes
     };

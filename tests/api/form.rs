@@ -41,7 +41,14 @@ async fn visit(app: &TestApp) -> Visit {
 /// Headers a browser sends with a same-origin post from the form.
 fn browser_headers(app: &TestApp, visit: &Visit, accept: &'static str) -> HeaderMap {
     let mut h = HeaderMap::new();
-    h.insert("origin", HeaderValue::from_str(&app.address).unwrap());
+    // The page's origin is the configured public URL (the test server listens elsewhere).
+    let origin = app
+        .services
+        .settings
+        .server
+        .public_url
+        .trim_end_matches('/');
+    h.insert("origin", HeaderValue::from_str(origin).unwrap());
     h.insert("sec-fetch-site", HeaderValue::from_static("same-origin"));
     h.insert("sec-fetch-mode", HeaderValue::from_static("cors"));
     h.insert("cookie", HeaderValue::from_str(&visit.cookie).unwrap());
@@ -150,6 +157,18 @@ async fn a_cross_site_post_is_forbidden_even_with_a_valid_token() {
         .await;
         assert_eq!(body["reason"], "cross-site", "{name}: {value}");
     }
+    // The address the request was sent to is not the service's origin (a DNS-rebinding page sends
+    // its own host as both `Host` and `Origin`): only `server.public_url` is.
+    let mut headers = browser_headers(&app, &visit, "application/json");
+    headers.insert("x-csrf-token", HeaderValue::from_str(&visit.token).unwrap());
+    headers.insert("origin", HeaderValue::from_str(&app.address).unwrap());
+    let body = assert_problem(
+        post(&app, "/api/v1/requests", headers, patient_form()).await,
+        403,
+        "forbidden",
+    )
+    .await;
+    assert_eq!(body["reason"], "cross-site");
     // A browser shown the HTML page gets it in plain words.
     let mut headers = browser_headers(&app, &visit, "text/html");
     headers.insert(

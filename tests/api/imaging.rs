@@ -168,8 +168,9 @@ async fn presets_window_the_ct_as_asked_and_previews_are_cached_and_audited() {
         .await
         .unwrap();
     assert_eq!(again.status(), 304);
+    // The two presets; the explicit window was rendered but not kept.
     let cached = cached_previews(&app).await;
-    assert_eq!(cached.len(), 3, "{cached:?}");
+    assert_eq!(cached.len(), 2, "{cached:?}");
     let audited = app.services.repo.audit_records(None).await.unwrap();
     assert_eq!(
         audited
@@ -189,6 +190,107 @@ async fn presets_window_the_ct_as_asked_and_previews_are_cached_and_audited() {
     ] {
         let problem = assert_problem(preview(query).await, 422, "invalid-field").await;
         assert_eq!(problem["field"], field, "{query}");
+    }
+}
+
+#[tokio::test]
+async fn explicit_windows_are_rendered_but_never_cached_and_bad_ones_are_invalid() {
+    let app = TestApp::spawn().await;
+    let case = ct_case(&app).await;
+    let (_, path, _) = link(&app, &case, &["view"], None, false).await;
+    let cookie = session(&app, &path, None).await;
+    let summary: Value = get_with(&app, &format!("{path}/case"), &cookie)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let slice = summary["studies"][0]["series"][0]["instances"][0]["document_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let photo = summary["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["filename"] == "phone.jpg")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let preview = |document: &str, query: &str| {
+        let url = format!("{path}/documents/{document}/preview?{query}");
+        let (app, cookie) = (&app, &cookie);
+        async move { get_with(app, &url, cookie).await }
+    };
+
+    // A drag's worth of windows: each is rendered as asked, none is stored.
+    for (centre, width) in [(40, 400), (41, 398), (-600, 1500), (250, 500), (-33792, 1)] {
+        let response = preview(&slice, &format!("wc={centre}&ww={width}")).await;
+        assert_eq!(response.status(), 200, "wc={centre}&ww={width}");
+        let png = response.bytes().await.unwrap();
+        let hu = 5.0 * 100.0; // column 5 of slice 1 holds 500 HU
+        assert!(
+            (grey(&png, 5, 7) - window(hu, f64::from(centre), f64::from(width))).abs() <= 2.0,
+            "wc={centre}&ww={width}"
+        );
+    }
+    assert_eq!(cached_previews(&app).await, Vec::<String>::new());
+
+    // The CT's samples are signed 16-bit with intercept −1024: modality values −33792..=31743.
+    for (document, query, field) in [
+        (&slice, "wc=1e300&ww=400", "wc"),
+        (&slice, "wc=40.5&ww=400", "wc"),
+        (&slice, "wc=40&ww=NaN", "ww"),
+        (&slice, "wc=40&ww=0", "ww"),
+        (&slice, "wc=40&ww=-5", "ww"),
+        (&slice, "wc=99999999999999&ww=400", "wc"),
+        (&slice, "wc=40000&ww=400", "wc"),
+        (&slice, "wc=-33793&ww=400", "wc"),
+        (&slice, "wc=0&ww=65537", "ww"),
+        (&slice, "ww=400", "wc"),
+        // A photo's samples are 8-bit.
+        (&photo, "wc=300&ww=10", "wc"),
+        (&photo, "wc=128&ww=257", "ww"),
+    ] {
+        let problem = assert_problem(preview(document, query).await, 422, "invalid-field").await;
+        assert_eq!(problem["field"], field, "{query}");
+    }
+    assert_eq!(cached_previews(&app).await, Vec::<String>::new());
+
+    // Presets and the file's own window are still cached.
+    assert_eq!(preview(&slice, "preset=lung").await.status(), 200);
+    assert_eq!(preview(&slice, "").await.status(), 200);
+    assert_eq!(cached_previews(&app).await.len(), 2);
+}
+
+#[tokio::test]
+async fn a_session_scrolls_a_long_series_without_meeting_the_rate_limit() {
+    // The shipped defaults: 600 previews (a 500-slice CT scrolled with prefetch, and back), with
+    // its case page and thumbnails, from one session.
+    let app = TestApp::spawn().await;
+    let case = ct_case(&app).await;
+    let (_, path, _) = link(&app, &case, &["view"], None, false).await;
+    let cookie = session(&app, &path, None).await;
+    let summary: Value = get_with(&app, &format!("{path}/case"), &cookie)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let slices: Vec<String> = summary["studies"][0]["series"][0]["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["document_id"].as_str().unwrap().to_owned())
+        .collect();
+    for i in 0..600 {
+        let slice = &slices[i % slices.len()];
+        let response = get_with(
+            &app,
+            &format!("{path}/documents/{slice}/preview?size=64&preset=lung"),
+            &cookie,
+        )
+        .await;
+        assert_eq!(response.status(), 200, "preview {i}");
     }
 }
 

@@ -630,3 +630,260 @@ async fn link_routes_are_rate_limited_per_link_and_tokens_stay_out_of_metrics() 
     );
     assert!(metrics.contains("route=\"/l/{token}\""), "{metrics}");
 }
+
+/// The case's audit trail through the API: (action, actor, outcome) of each event.
+async fn audit_of(app: &TestApp, case: &str) -> Vec<(String, String, String)> {
+    let trail: Value = app
+        .client
+        .get(format!("{}/api/v1/cases/{case}/audit", app.address))
+        .bearer_auth(&app.admin_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    trail["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let text = |k: &str| e[k].as_str().unwrap_or_default().to_owned();
+            (text("action"), text("actor"), text("outcome"))
+        })
+        .collect()
+}
+
+/// Limits high enough that a test of something else never meets them.
+const NO_LIMITS: &[(&str, &str)] = &[
+    ("CONSILIUM__LINKS__PER_CLIENT_BURST", "100000"),
+    ("CONSILIUM__LINKS__PER_CLIENT_PER_MINUTE", "100000"),
+    ("CONSILIUM__LINKS__PER_LINK_BURST", "100000"),
+    ("CONSILIUM__LINKS__PER_LINK_PER_MINUTE", "100000"),
+];
+
+#[tokio::test]
+async fn parallel_wrong_passcodes_never_pass_the_limit_and_the_lock_answers_right_and_wrong_alike()
+{
+    let app = TestApp::spawn_with(crate::helpers::Backend::FsSqlite, NO_LIMITS).await;
+    let (case, _) = case_with_pdf(&app, fixtures::pdf()).await;
+    let (_, path, passcode) = link(&app, &case, &["view"], None, true).await;
+    let passcode = passcode.unwrap();
+    let app = Arc::new(app);
+    let guesses: Vec<_> = (0..40)
+        .map(|i| {
+            let app = Arc::clone(&app);
+            let path = path.clone();
+            let guess = format!("{:08}", 10_000_000 + i);
+            tokio::spawn(async move { open(&app, &path, Some(&guess)).await.status().as_u16() })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for guess in guesses {
+        statuses.push(guess.await.unwrap());
+    }
+    // max_passcode_attempts is 5: four wrong answers, and the fifth locks.
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 422).count(),
+        4,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 410).count(),
+        36,
+        "{statuses:?}"
+    );
+    let view = links_of(&app, &case).await;
+    assert_eq!(view["links"][0]["failed_passcode_attempts"], 5);
+    assert!(view["links"][0]["locked_at"].is_string());
+
+    // After the lock, the right passcode is answered exactly as a wrong one.
+    let right = open(&app, &path, Some(&passcode)).await;
+    let wrong = open(&app, &path, Some("12345678")).await;
+    assert_eq!(right.status(), wrong.status());
+    assert_eq!(right.status(), 410);
+    let (right, wrong): (Value, Value) = (right.json().await.unwrap(), wrong.json().await.unwrap());
+    assert_eq!(right, wrong);
+    assert_eq!(right["code"], "link-revoked");
+    assert_eq!(
+        links_of(&app, &case).await["links"][0]["failed_passcode_attempts"],
+        5
+    );
+}
+
+#[tokio::test]
+async fn a_right_passcode_gives_its_attempt_back() {
+    let app = TestApp::spawn().await;
+    let (case, _) = case_with_pdf(&app, fixtures::pdf()).await;
+    let (_, path, passcode) = link(&app, &case, &["view"], None, true).await;
+    let passcode = passcode.unwrap();
+    for _ in 0..4 {
+        assert_eq!(open(&app, &path, Some("00000000")).await.status(), 422);
+    }
+    // The last attempt allowed, and right: it opens, and does not count (nor lock).
+    session(&app, &path, Some(&passcode)).await;
+    let view = links_of(&app, &case).await;
+    assert_eq!(view["links"][0]["failed_passcode_attempts"], 4);
+    assert!(view["links"][0]["locked_at"].is_null());
+    assert_eq!(view["links"][0]["uses"], 1);
+    // The fifth wrong one locks.
+    assert_problem(
+        open(&app, &path, Some("00000000")).await,
+        410,
+        "link-revoked",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn without_a_session_link_requests_are_held_tightly_and_a_session_is_not() {
+    // The shipped defaults: no overrides.
+    let app = TestApp::spawn().await;
+    let (case, _) = case_with_pdf(&app, fixtures::pdf()).await;
+    let (_, path, _) = link(&app, &case, &["view"], None, false).await;
+    let cookie = session(&app, &path, None).await;
+    let mut opened = 1;
+    let limited = loop {
+        let response = open(&app, &path, None).await;
+        if response.status() != 303 {
+            break response;
+        }
+        opened += 1;
+        assert!(opened <= 100, "opens are not limited");
+    };
+    assert!(limited.headers().contains_key("retry-after"));
+    assert_problem(limited, 429, "rate-limited").await;
+    assert_eq!(opened, 20, "links.per_link_burst");
+    // Landing pages and session-less reads of this link are held too...
+    assert_problem(app.get(&path).await, 429, "rate-limited").await;
+    assert_problem(app.get(&format!("{path}/case")).await, 429, "rate-limited").await;
+    // ...but the open session spends its own budget.
+    for _ in 0..50 {
+        assert_eq!(
+            get_with(&app, &format!("{path}/case"), &cookie)
+                .await
+                .status(),
+            200
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_opinion_only_link_sees_its_page_without_documents_and_nothing_is_denied() {
+    let app = TestApp::spawn().await;
+    let (case, doc) = case_with_pdf(&app, fixtures::pdf()).await;
+    let (id, path, _) = link(&app, &case, &["opinion"], None, false).await;
+    let cookie = session(&app, &path, None).await;
+    let summary: Value = get_with(&app, &format!("{path}/case"), &cookie)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(summary["documents"], json!([]));
+    assert_eq!(summary["studies"], json!([]));
+    assert_eq!(summary["scopes"], json!(["opinion"]));
+    assert_eq!(summary["patient"]["full_name"], "Amelia Zanzibar-Quint");
+    let page = app
+        .client
+        .get(format!("{}{path}/case", app.address))
+        .header("cookie", &cookie)
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.unwrap();
+    assert!(page.contains("Upload your written opinion"), "{page}");
+    assert!(
+        !page.contains("letter.pdf") && !page.contains("<h2>Documents</h2>"),
+        "{page}"
+    );
+
+    let trail = audit_of(&app, &case).await;
+    assert!(
+        !trail.iter().any(|(action, _, _)| action == "link.denied"),
+        "{trail:?}"
+    );
+    let viewed: Vec<_> = trail
+        .iter()
+        .filter(|(action, _, _)| action == "case.viewed")
+        .collect();
+    assert_eq!(viewed.len(), 2, "the JSON and the HTML view: {trail:?}");
+    for (_, actor, outcome) in viewed {
+        assert_eq!(actor, &format!("link:{id}"));
+        assert_eq!(outcome, "success");
+    }
+    // A scope it lacks is still refused, and that is audited.
+    assert_eq!(
+        get_with(&app, &format!("{path}/documents/{doc}"), &cookie)
+            .await
+            .status(),
+        403
+    );
+    assert!(
+        audit_of(&app, &case)
+            .await
+            .iter()
+            .any(|(action, _, outcome)| action == "link.denied" && outcome == "forbidden")
+    );
+}
+
+#[tokio::test]
+async fn the_case_page_and_the_link_list_are_audited_with_their_actors() {
+    let app = TestApp::spawn().await;
+    let (case, _) = case_with_pdf(&app, fixtures::pdf()).await;
+    let (id, path, _) = link(&app, &case, &["view", "download"], None, false).await;
+    let cookie = session(&app, &path, None).await;
+    assert_eq!(
+        get_with(&app, &format!("{path}/case"), &cookie)
+            .await
+            .status(),
+        200
+    );
+    let listed = links_of(&app, &case).await;
+    assert_eq!(listed["links"].as_array().unwrap().len(), 1);
+    let trail = audit_of(&app, &case).await;
+    let last_two: Vec<(&str, &str)> = trail[trail.len() - 2..]
+        .iter()
+        .map(|(action, actor, _)| (action.as_str(), actor.as_str()))
+        .collect();
+    assert_eq!(
+        last_two,
+        [
+            ("case.viewed", format!("link:{id}").as_str()),
+            ("links.listed", "admin:test-admin"),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_link_post_from_any_origin_but_the_public_url_is_forbidden() {
+    let app = TestApp::spawn().await;
+    let (case, _) = case_with_pdf(&app, fixtures::pdf()).await;
+    let (_, path, _) = link(&app, &case, &["view"], None, false).await;
+    let post = |origin: String, forwarded_host: Option<&'static str>| {
+        let mut request = app
+            .client
+            .post(format!("{}{path}/open", app.address))
+            .header("origin", origin)
+            .form(&[("passcode", "")]);
+        if let Some(host) = forwarded_host {
+            request = request.header("x-forwarded-host", host);
+        }
+        async move { request.send().await.unwrap() }
+    };
+    // The address the request was sent to (its `Host`), and a host a proxy header names, are not
+    // the service's origin.
+    assert_problem(post(app.address.clone(), None).await, 403, "forbidden").await;
+    assert_problem(
+        post("https://evil.example".into(), Some("evil.example")).await,
+        403,
+        "forbidden",
+    )
+    .await;
+    assert_eq!(links_of(&app, &case).await["links"][0]["uses"], 0);
+    // The public URL's origin (any path or default port aside) is.
+    let public = app.services.settings.server.public_url.clone();
+    assert_eq!(post(public, None).await.status(), 303);
+    assert_eq!(links_of(&app, &case).await["links"][0]["uses"], 1);
+}

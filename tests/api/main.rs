@@ -8,6 +8,7 @@ mod download;
 mod form;
 mod imaging;
 mod intake_limits;
+mod json_bodies;
 mod leakage;
 mod links;
 mod operations;

@@ -4,7 +4,7 @@
 use std::process::Command;
 use std::sync::Arc;
 
-use consilium::db::{Repository, SqlRepository};
+use consilium::db::{PasscodeAttempt, Repository, SqlRepository};
 use consilium::domain::audit::verify_chain;
 use consilium::domain::{AuditAction, AuditActor, AuditEvent, AuditOutcome, CaseId};
 
@@ -256,14 +256,58 @@ async fn concurrent_uses_never_exceed_max_uses(repo: Arc<SqlRepository>) {
     }
     assert_eq!(granted, 3);
     assert_eq!(repo.get_link(link.id).await.unwrap().unwrap().uses, 3);
-    // Five wrong passcodes lock it; the fourth does not.
-    for attempt in 1..=5 {
-        let locked = repo
-            .record_wrong_passcode(link.id, 5, chrono::Utc::now())
-            .await
-            .unwrap();
-        assert_eq!(locked, attempt == 5, "attempt {attempt}");
+    // Twenty parallel passcode attempts with a limit of five: five are taken, the fifth locks,
+    // the rest are refused without being counted.
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let repo = Arc::clone(&repo);
+            tokio::spawn(async move {
+                repo.claim_passcode_attempt(link.id, 5, chrono::Utc::now())
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut attempts = Vec::new();
+    for task in tasks {
+        attempts.push(task.await.unwrap());
     }
+    let taken = |locks| {
+        attempts
+            .iter()
+            .filter(|a| **a == PasscodeAttempt::Taken { locks })
+            .count()
+    };
+    assert_eq!((taken(false), taken(true)), (4, 1), "{attempts:?}");
+    let stored = repo.get_link(link.id).await.unwrap().unwrap();
+    assert_eq!(stored.failed_attempts, 5);
+    assert!(stored.locked_at.is_some());
+    // The locking attempt was right after all: given back, the lock lifts; a wrong one locks again.
+    repo.refund_passcode_attempt(link.id, 5).await.unwrap();
+    let stored = repo.get_link(link.id).await.unwrap().unwrap();
+    assert_eq!((stored.failed_attempts, stored.locked_at), (4, None));
+    assert_eq!(
+        repo.claim_passcode_attempt(link.id, 5, chrono::Utc::now())
+            .await
+            .unwrap(),
+        PasscodeAttempt::Taken { locks: true }
+    );
+    assert_eq!(
+        repo.claim_passcode_attempt(link.id, 5, chrono::Utc::now())
+            .await
+            .unwrap(),
+        PasscodeAttempt::Refused
+    );
+    // A right passcode on a link out of uses (three of three taken above) opens nothing and
+    // changes nothing.
+    assert!(
+        !repo
+            .consume_link_use_with_passcode(link.id, 5, chrono::Utc::now())
+            .await
+            .unwrap()
+    );
+    let stored = repo.get_link(link.id).await.unwrap().unwrap();
+    assert_eq!((stored.uses, stored.failed_attempts), (3, 5));
 }
 
 #[tokio::test]
