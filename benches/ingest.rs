@@ -22,6 +22,8 @@
 //! 8 MiB request on the same gateway (the baseline: the ratio is reported); then
 //! `HOSTILE_AT_ONCE` of each at once, with the gateway's peak RSS.
 //!
+//! `cargo bench --bench ingest -- hostile` runs the hostile phase alone.
+//!
 //! `CONSILIUM__…` variables in the environment are applied on top of the gateway's settings (e.g.
 //! `CONSILIUM__INTAKE__UPLOAD_BUDGET_BYTES=…`, `CONSILIUM__SERVER__WORKERS=4`).
 
@@ -89,12 +91,13 @@ fn main() {
         run_gateway(endpoint, Path::new(data_dir));
         return;
     }
-    // `cargo bench` passes `--bench` (and any filter); there is only one benchmark here.
+    // `cargo bench` passes `--bench` and any filter: `hostile` runs the hostile phase alone.
+    let hostile_only = args.iter().skip(1).any(|a| a == "hostile");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("tokio runtime");
-    runtime.block_on(bench());
+    runtime.block_on(bench(hostile_only));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -757,9 +760,14 @@ struct Memory {
     stored_objects: usize,
 }
 
-async fn bench() {
+async fn bench(hostile_only: bool) {
     let s3_server = S3Server::start().await;
     let hostile = hostile_phase(&s3_server).await;
+    if hostile_only {
+        println!();
+        report_hostile(&hostile);
+        return;
+    }
     let gateway = Gateway::start(&s3_server.endpoint).await;
     let bench = Bench {
         http: reqwest::Client::builder()
