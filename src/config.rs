@@ -40,6 +40,7 @@ pub struct Settings {
     pub keys: KeySettings,
     pub intake: IntakeSettings,
     pub form: FormSettings,
+    pub contact: ContactSettings,
     pub deadlines: DeadlineSettings,
     pub links: LinkSettings,
     pub previews: PreviewSettings,
@@ -145,6 +146,41 @@ pub struct ServiceOffer {
     pub name: String,
     pub description: String,
     pub price: String,
+}
+
+/// How patients and partners reach the service: shown on the terms page, the receipt and the form,
+/// and meant for the footer of every email the service sends (`footer_lines`).
+#[derive(Clone, Debug, Deserialize)]
+pub struct ContactSettings {
+    /// The service's name as it signs letters and emails.
+    pub name: String,
+    /// A telephone number with its country code, as people should dial it.
+    pub telephone: String,
+    pub email: String,
+    /// The postal address, one line per entry.
+    pub postal_address: Vec<String>,
+}
+
+impl ContactSettings {
+    /// A `tel:` URL: the number's leading `+` and its digits.
+    pub fn telephone_href(&self) -> String {
+        let number = self.telephone.trim();
+        let digits: String = number.chars().filter(char::is_ascii_digit).collect();
+        if number.starts_with('+') {
+            format!("tel:+{digits}")
+        } else {
+            format!("tel:{digits}")
+        }
+    }
+
+    /// The block an email ends with: the name, the address, the telephone number and the email.
+    pub fn footer_lines(&self) -> Vec<String> {
+        let mut lines = vec![self.name.clone()];
+        lines.extend(self.postal_address.iter().cloned());
+        lines.push(format!("Telephone: {}", self.telephone));
+        lines.push(format!("Email: {}", self.email));
+        lines
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -320,6 +356,7 @@ impl Settings {
             ));
         }
         self.validate_form()?;
+        self.validate_contact()?;
         self.validate_partners()?;
         Ok(())
     }
@@ -381,6 +418,31 @@ impl Settings {
             if offer.name.trim().is_empty() || offer.price.trim().is_empty() {
                 return Err(invalid(key, "needs a name and a price"));
             }
+        }
+        Ok(())
+    }
+
+    fn validate_contact(&self) -> Result<(), ConfigError> {
+        let c = &self.contact;
+        if c.name.trim().is_empty() {
+            return Err(invalid("contact.name", "must be set"));
+        }
+        let digits = c.telephone.chars().filter(char::is_ascii_digit).count();
+        let shape = c
+            .telephone
+            .chars()
+            .all(|ch| ch.is_ascii_digit() || matches!(ch, '+' | ' ' | '-' | '(' | ')' | '.'));
+        if !(6..=20).contains(&digits) || !shape {
+            return Err(invalid(
+                "contact.telephone",
+                "must be a telephone number of 6 to 20 digits, e.g. +44 20 7946 0958",
+            ));
+        }
+        if crate::domain::EmailAddress::parse(&c.email).is_none() {
+            return Err(invalid("contact.email", "must be an email address"));
+        }
+        if c.postal_address.iter().all(|l| l.trim().is_empty()) {
+            return Err(invalid("contact.postal_address", "needs at least one line"));
         }
         Ok(())
     }
@@ -488,6 +550,7 @@ pub fn environment_from(vars: Option<std::collections::HashMap<String, String>>)
         .try_parsing(true)
         .list_separator(",")
         .with_list_parse_key("deadlines.bank_holidays")
+        .with_list_parse_key("contact.postal_address")
         .source(vars)
 }
 
@@ -573,6 +636,37 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("storage.backend"), "{err}");
+    }
+
+    #[test]
+    fn contact_details_come_from_configuration_and_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Settings::load_from(
+            dir.path(),
+            None,
+            env(&[
+                ("CONSILIUM__CONTACT__TELEPHONE", "+44 (0)20 7946-0999"),
+                (
+                    "CONSILIUM__CONTACT__POSTAL_ADDRESS",
+                    "Second Opinions Ltd,1 Harley Street,London W1G 9QD",
+                ),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.contact.postal_address.len(), 3);
+        assert_eq!(s.contact.telephone_href(), "tel:+4402079460999");
+        let footer = s.contact.footer_lines();
+        assert_eq!(footer.first(), Some(&s.contact.name));
+        assert!(footer.contains(&"1 Harley Street".to_owned()), "{footer:?}");
+        assert!(footer.iter().any(|l| l == "Email: help@consilium.example.org"), "{footer:?}");
+        for (key, value, named) in [
+            ("CONSILIUM__CONTACT__EMAIL", "not an address", "contact.email"),
+            ("CONSILIUM__CONTACT__TELEPHONE", "call us", "contact.telephone"),
+            ("CONSILIUM__CONTACT__NAME", " ", "contact.name"),
+        ] {
+            let err = Settings::load_from(dir.path(), None, env(&[(key, value)])).unwrap_err();
+            assert!(err.to_string().contains(named), "{err}");
+        }
     }
 
     #[test]

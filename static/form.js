@@ -1,6 +1,7 @@
 /* Consilium: the request form, made easier with script. Without script the form still posts and the
-   server answers with a page; with it, files are checked as they are chosen (extension, size, count),
-   the upload shows its progress, a dropped connection can be retried, the server's refusals appear
+   server answers with a page; with it, files are checked as they are chosen (extension, size, count,
+   DICOM in a .dcm or inside a zip for a service that does not take it, the same file chosen twice),
+   and again when the service changes; the upload shows its progress, a dropped connection can be retried, the server's refusals appear
    beside the field or file they concern, and the receipt is shown in place.
    The server's rules stay the only authority: these checks only save a wasted upload. */
 (function () {
@@ -29,7 +30,7 @@
     image: 'Add scans or images',
     guarantee_letter: 'Add the letter'
   };
-  var state = { sending: false, tokenRefreshed: false, request: null };
+  var state = { sending: false, checking: false, tokenRefreshed: false, request: null, serverErrors: [] };
   var uploads = {};
 
   function $(id) { return document.getElementById(id); }
@@ -42,7 +43,10 @@
 
   function message(key, values) {
     var template = messages[key] || messages.other;
-    return fill(template, values || {});
+    var all = {};
+    Object.keys(config.services).forEach(function (k) { all[k] = config.services[k]; });
+    Object.keys(values || {}).forEach(function (k) { all[k] = values[k]; });
+    return fill(template, all);
   }
 
   function sizeLabel(bytes) {
@@ -90,12 +94,19 @@
     return 1;
   }
 
+  // An error that choosing the other service would mend links there rather than to the file.
+  var IMAGING_CHOICE = 'service-records_and_images_review';
+
   function check(field, entry, accepted) {
     var name = entry.file.name;
     var ext = extensionOf(name);
-    if (field === 'image' && ext === 'dcm' && !imagingTier() && radioValue('service')) {
+    var dicom = ext === 'dcm' || entry.dicom === true;
+    entry.anchor = null;
+    if (field === 'image' && dicom && !imagingTier() && radioValue('service')) {
+      entry.anchor = IMAGING_CHOICE;
       return message('file-dicom', { filename: name });
     }
+    if (field === 'report' && dicom) return message('file-dicom.report', { filename: name });
     var allowed = allowedFor(field);
     if (allowed.indexOf(ext) < 0) {
       return message('file-extension', {
@@ -117,7 +128,12 @@
     var upload = uploads[field];
     var accepted = 0;
     upload.entries.forEach(function (entry) {
-      entry.error = entry.serverError || check(field, entry, accepted);
+      if (entry.serverError) {
+        entry.error = entry.serverError;
+        entry.anchor = entry.serverAnchor || null;
+      } else {
+        entry.error = check(field, entry, accepted);
+      }
       if (!entry.error) accepted += 1;
     });
   }
@@ -163,30 +179,141 @@
   function removeEntry(field, entry) {
     var upload = uploads[field];
     upload.entries = upload.entries.filter(function (e) { return e !== entry; });
+    upload.note.hidden = true;
     recheck(field);
     render(field);
     clearSlot(field);
+    refreshErrors();
     upload.button.focus();
     announce(entry.file.name + ' removed.');
   }
 
+  // ---- What a file holds, read in the browser before anything is sent ----
+
+  /** The member names of a zip, from its central directory (the end of the file): no inflating. */
+  function zipMemberNames(file) {
+    var EOCD = 0x06054b50;
+    var tail = Math.min(file.size, 22 + 65535);
+    function read(start, end) { return file.slice(start, end).arrayBuffer(); }
+    function names(buffer) {
+      var view = new DataView(buffer);
+      var decoder = new TextDecoder();
+      var out = [];
+      var p = 0;
+      while (p + 46 <= buffer.byteLength && view.getUint32(p, true) === 0x02014b50) {
+        var n = view.getUint16(p + 28, true);
+        out.push(decoder.decode(new Uint8Array(buffer, p + 46, Math.min(n, buffer.byteLength - p - 46))));
+        p += 46 + n + view.getUint16(p + 30, true) + view.getUint16(p + 32, true);
+      }
+      return out;
+    }
+    return read(file.size - tail, file.size).then(function (buffer) {
+      var view = new DataView(buffer);
+      for (var i = buffer.byteLength - 22; i >= 0; i--) {
+        if (view.getUint32(i, true) !== EOCD) continue;
+        var size = view.getUint32(i + 12, true);
+        var offset = view.getUint32(i + 16, true);
+        if (offset === 0xffffffff || size === 0xffffffff) {
+          // ZIP64: the locator just before the record points at the ZIP64 end record.
+          if (i < 20 || view.getUint32(i - 20, true) !== 0x07064b50) return [];
+          var at = Number(view.getBigUint64(i - 20 + 8, true));
+          return read(at, at + 56).then(function (record) {
+            var v = new DataView(record);
+            if (record.byteLength < 56 || v.getUint32(0, true) !== 0x06064b50) return [];
+            var start = Number(v.getBigUint64(48, true));
+            return read(start, start + Number(v.getBigUint64(40, true))).then(names);
+          });
+        }
+        return read(offset, offset + size).then(names);
+      }
+      return [];
+    });
+  }
+
+  /** As the server judges members: a .dcm, or a file with no extension (a CD's DICOM/IM0001). */
+  function isDicomMember(path) {
+    if (/(^|\/|\\)__MACOSX(\/|\\)/.test(path) || /[\/\\]$/.test(path)) return false;
+    var base = path.split(/[\/\\]/).pop();
+    return base !== '' && (extensionOf(base) === 'dcm' || base.indexOf('.') < 0);
+  }
+
+  /** SHA-256 of the bytes (hex), or name, size and date where the browser cannot hash (plain http). */
+  function fingerprint(file) {
+    var simple = 'file:' + file.name + ':' + file.size + ':' + file.lastModified;
+    if (!window.crypto || !window.crypto.subtle || file.size > config.maxFileBytes) {
+      return Promise.resolve(simple);
+    }
+    return file.arrayBuffer()
+      .then(function (buffer) { return window.crypto.subtle.digest('SHA-256', buffer); })
+      .then(function (digest) {
+        return 'sha256:' + Array.prototype.map.call(new Uint8Array(digest), function (b) {
+          return (b < 16 ? '0' : '') + b.toString(16);
+        }).join('');
+      }, function () { return simple; });
+  }
+
+  function analyse(entry) {
+    var zip = extensionOf(entry.file.name) === 'zip';
+    var members = zip && entry.file.size <= config.maxFileBytes
+      ? zipMemberNames(entry.file).then(function (names) { return names.some(isDicomMember); }, function () { return false; })
+      : Promise.resolve(false);
+    return Promise.all([members, fingerprint(entry.file)]).then(function (results) {
+      entry.dicom = results[0];
+      entry.fingerprint = results[1];
+    });
+  }
+
+  // Files being read; sending waits for them.
+  var pending = [];
+
+  function chosenElsewhere(entry) {
+    for (var i = 0; i < UPLOADS.length; i++) {
+      var upload = uploads[UPLOADS[i]];
+      if (!upload) continue;
+      for (var j = 0; j < upload.entries.length; j++) {
+        var other = upload.entries[j];
+        if (other !== entry && other.fingerprint === entry.fingerprint) return true;
+      }
+    }
+    return false;
+  }
+
   function addFiles(field, files) {
     var upload = uploads[field];
-    var added = [];
-    for (var i = 0; i < files.length; i++) {
-      var entry = { id: nextId++, file: files[i], error: null, serverError: null };
-      upload.entries.push(entry);
-      added.push(entry);
-    }
-    recheck(field);
-    render(field);
-    clearSlot(field);
-    var problems = added.filter(function (e) { return e.error; });
-    if (problems.length) {
-      announce(problems.map(function (e) { return e.error; }).join(' '));
-    } else if (added.length) {
-      announce(added.length === 1 ? added[0].file.name + ' added.' : added.length + ' files added.');
-    }
+    var added = files.map(function (file) {
+      return { id: nextId++, file: file, error: null, serverError: null, dicom: null, fingerprint: null };
+    });
+    var work = Promise.all(added.map(analyse)).then(function () {
+      var kept = [];
+      var repeated = [];
+      added.forEach(function (entry) {
+        if (chosenElsewhere(entry)) {
+          repeated.push(entry);
+        } else {
+          upload.entries.push(entry);
+          kept.push(entry);
+        }
+      });
+      recheck(field);
+      render(field);
+      clearSlot(field);
+      upload.note.textContent = repeated.map(function (e) {
+        return message('file-duplicate', { filename: e.file.name });
+      }).join(' ');
+      upload.note.hidden = repeated.length === 0;
+      var said = [];
+      var problems = kept.filter(function (e) { return e.error; });
+      if (problems.length) {
+        said = problems.map(function (e) { return e.error; });
+      } else if (kept.length) {
+        said = [kept.length === 1 ? kept[0].file.name + ' added.' : kept.length + ' files added.'];
+      }
+      if (repeated.length) said.push(upload.note.textContent);
+      if (said.length) announce(said.join(' '));
+      refreshErrors();
+    });
+    pending.push(work);
+    work.then(function () { pending = pending.filter(function (p) { return p !== work; }); });
   }
 
   UPLOADS.forEach(function (field) {
@@ -203,7 +330,12 @@
     input.insertAdjacentElement('afterend', button);
     input.hidden = true;
     input.tabIndex = -1;
-    uploads[field] = { input: input, list: list, button: button, entries: [] };
+    var note = document.createElement('p');
+    note.className = 'file-note';
+    note.id = field + '-note';
+    note.hidden = true;
+    list.insertAdjacentElement('afterend', note);
+    uploads[field] = { input: input, list: list, button: button, note: note, entries: [] };
     input.addEventListener('change', function () {
       var files = Array.prototype.slice.call(input.files || []);
       input.value = '';
@@ -223,12 +355,25 @@
   form.addEventListener('change', function (event) {
     var target = event.target;
     if (target.name === 'sponsor') updateSponsor();
-    if (target.name === 'service' && uploads.image) {
-      recheck('image');
-      render('image');
-    }
+    if (target.name === 'service') serviceChanged();
   });
   updateSponsor();
+
+  // Which images are accepted depends on the service: every chosen file is judged again, and the
+  // server's refusals of images (which depended on the service) are set aside until it is asked again.
+  function serviceChanged() {
+    UPLOADS.forEach(function (field) {
+      var upload = uploads[field];
+      if (!upload) return;
+      if (field === 'image') upload.entries.forEach(function (e) { e.serverError = null; e.serverAnchor = null; });
+      recheck(field);
+      render(field);
+    });
+    clearSlot('image');
+    clearSlot('documents');
+    state.serverErrors = [];
+    refreshErrors();
+  }
 
   // ---- Errors ----
 
@@ -270,6 +415,25 @@
   function anchorFor(slot) { return ANCHORS[slot] || slot; }
 
   function showErrors(errors) {
+    listErrors(errors);
+    summary.focus();
+    summary.scrollIntoView({ block: 'start' });
+  }
+
+  // With the summary showing, a change of answers or files brings it up to date (focus stays put);
+  // the server's last answer about the whole request is kept until the next send.
+  function refreshErrors() {
+    if (summary.hidden) return;
+    var errors = validate().concat(state.serverErrors || []);
+    if (errors.length) {
+      listErrors(errors);
+    } else {
+      clearErrors();
+      document.title = document.title.replace(/^Error: /, '');
+    }
+  }
+
+  function listErrors(errors) {
     clearErrors();
     errors.forEach(function (error) {
       var element = slotElement(error.slot);
@@ -292,8 +456,6 @@
     });
     document.title = 'Error: ' + document.title.replace(/^Error: /, '');
     summary.hidden = false;
-    summary.focus();
-    summary.scrollIntoView({ block: 'start' });
   }
 
   // Summary links move focus to the field, not only the view.
@@ -340,7 +502,7 @@
       var upload = uploads[field];
       if (!upload || !sendsField(field)) return;
       upload.entries.forEach(function (e) {
-        if (e.error) errors.push({ slot: field, message: e.error, anchor: 'file-' + e.id + '-remove', inList: true });
+        if (e.error) errors.push({ slot: field, message: e.error, anchor: e.anchor || 'file-' + e.id + '-remove', inList: true });
       });
     });
     if (imagingTier() && uploads.image && !uploads.image.entries.some(function (e) { return !e.error; })) {
@@ -370,7 +532,10 @@
     };
     var fileCodes = ['file-too-large', 'extension-not-allowed', 'content-mismatch', 'archive-rejected', 'image-rejected'];
     if (fileCodes.indexOf(code) >= 0 && problem.filename) {
-      var text = message(code, values);
+      // DICOM sent with the records review: the answer is the other service, chosen above.
+      var dicom = problem.requires_service === 'records_and_images_review';
+      var text = message(dicom ? 'file-dicom' : code, values);
+      var anchor = dicom ? IMAGING_CHOICE : null;
       for (var i = 0; i < UPLOADS.length; i++) {
         var upload = uploads[UPLOADS[i]];
         if (!upload || !sendsField(UPLOADS[i])) continue;
@@ -378,13 +543,14 @@
           var entry = upload.entries[j];
           if (entry.file.name === problem.filename && !entry.error) {
             entry.serverError = text;
+            entry.serverAnchor = anchor;
             recheck(UPLOADS[i]);
             render(UPLOADS[i]);
-            return { slot: UPLOADS[i], message: text, anchor: 'file-' + entry.id + '-remove', inList: true };
+            return { slot: UPLOADS[i], message: text, anchor: anchor || 'file-' + entry.id + '-remove', inList: true };
           }
         }
       }
-      return { slot: 'documents', message: text };
+      return { slot: 'documents', message: text, anchor: anchor };
     }
     switch (code) {
       case 'invalid-field': {
@@ -518,7 +684,7 @@
     if (xhr.status === 403 && body && body.code === 'forbidden' && !state.tokenRefreshed) {
       // The page's token no longer matches this browser's cookie: fetch a fresh one, once.
       state.tokenRefreshed = true;
-      refreshToken().then(send, function () { showErrors([placeRefusal(body, 0)]); });
+      refreshToken().then(send, function () { refused(placeRefusal(body, 0)); });
       return;
     }
     if (xhr.status === 0) {
@@ -527,7 +693,13 @@
     }
     var retryAfter = parseInt(xhr.getResponseHeader('Retry-After') || '0', 10) || 0;
     var problem = body && body.code ? body : { code: 'other' };
-    showErrors([placeRefusal(problem, retryAfter)]);
+    refused(placeRefusal(problem, retryAfter));
+  }
+
+  function refused(placed) {
+    // A refusal of a file is kept on the file; any other is kept until the next send.
+    state.serverErrors = placed.inList ? [] : [placed];
+    showErrors([placed]);
   }
 
   function refreshToken() {
@@ -548,14 +720,20 @@
 
   form.addEventListener('submit', function (event) {
     event.preventDefault();
-    if (state.sending) return;
-    var errors = validate();
-    if (errors.length) {
-      showErrors(errors);
-      return;
-    }
-    clearErrors();
-    send();
+    if (state.sending || state.checking) return;
+    // Files still being read (a zip's contents, a photo's fingerprint) are judged first.
+    state.checking = true;
+    Promise.all(pending).then(function () {
+      state.checking = false;
+      state.serverErrors = [];
+      var errors = validate();
+      if (errors.length) {
+        showErrors(errors);
+        return;
+      }
+      clearErrors();
+      send();
+    });
   });
 
   // ---- The receipt, in place ----
@@ -607,6 +785,9 @@
     // The answers are no longer needed in the page.
     form.reset();
     UPLOADS.forEach(function (field) { if (uploads[field]) uploads[field].entries = []; });
+    // A reload shows the receipt again (GET /receipt, from a cookie holding no personal data), and
+    // the address holds nothing personal either.
+    if (window.history && window.history.replaceState) window.history.replaceState(null, '', '/receipt');
     window.scrollTo(0, 0);
     var heading = $('receipt-title');
     heading.focus();

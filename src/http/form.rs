@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::csrf::{FormGuard, TOKEN_QUERY};
 use super::pages::{Chrome, ReceiptView, html_response};
-use crate::config::Settings;
+use crate::config::{ContactSettings, Settings};
 use crate::intake::{Field, allowed_extensions};
 use crate::services::Services;
 
@@ -25,7 +25,8 @@ pub struct Answers {
 }
 
 /// The messages a patient reads, by key. `{filename}`, `{limit}`, `{allowed}`, `{size}`,
-/// `{retry}` and `{reason}` are filled in (here, and by `static/form.js` from the same table).
+/// `{retry}`, `{reason}` and the services' names `{imaging_service}` and `{records_service}` are
+/// filled in (here, and by `static/form.js` from the same table).
 const MESSAGES: &[(&str, &str)] = &[
     ("required.full_name", "Enter the patient's full name."),
     (
@@ -81,7 +82,15 @@ const MESSAGES: &[(&str, &str)] = &[
     ),
     (
         "file-dicom",
-        "“{filename}” is a DICOM file. DICOM files can be sent only with the Medical Records and Images Review. Choose that service, or send photos or a zip file instead.",
+        "“{filename}” contains DICOM scans. DICOM scans need the {imaging_service}: choose it above.",
+    ),
+    (
+        "file-dicom.report",
+        "“{filename}” contains DICOM scans. Add it under Scans and images instead: DICOM scans need the {imaging_service}.",
+    ),
+    (
+        "file-duplicate",
+        "“{filename}” was already chosen, so it is listed once.",
     ),
     (
         "file-size",
@@ -133,7 +142,7 @@ const MESSAGES: &[(&str, &str)] = &[
     ),
     (
         "images-required",
-        "The Medical Records and Images Review needs at least one image. Add an image, or choose the Medical Records Review.",
+        "The {imaging_service} needs at least one image. Add an image, or choose the {records_service}.",
     ),
     (
         "request-too-large",
@@ -283,6 +292,10 @@ fn script_config(settings: &Settings) -> String {
             "imageDicom": allowed_extensions(Field::Image, true),
             "guarantee_letter": allowed_extensions(Field::GuaranteeLetter, false),
         },
+        "services": {
+            "imaging_service": settings.form.services.records_and_images_review.name,
+            "records_service": settings.form.services.records_review.name,
+        },
         "timeZone": settings.deadlines.time_zone,
         "zoneLabel": zone,
         "messages": messages,
@@ -319,6 +332,7 @@ struct FormPage<'a> {
     config_json: String,
     refused: bool,
     receipt: ReceiptView,
+    contact: ContactSettings,
 }
 
 impl FormPage<'_> {
@@ -403,6 +417,7 @@ fn render_form(
         config_json: script_config(settings),
         refused,
         receipt: ReceiptView::placeholder(&settings.deadlines.time_zone),
+        contact: settings.contact.clone(),
     };
     page.render().unwrap_or_else(|e| {
         tracing::error!(error = %e, "form template");
@@ -426,7 +441,12 @@ pub async fn request_form(
 }
 
 /// The refusal in plain words, placed at the field or file it concerns.
-pub fn place_refusal(problem: &Value, answers: &Answers, retry_after: Option<u64>) -> FieldError {
+pub fn place_refusal(
+    problem: &Value,
+    answers: &Answers,
+    retry_after: Option<u64>,
+    settings: &Settings,
+) -> FieldError {
     let code = problem.get("code").and_then(Value::as_str).unwrap_or("");
     let text = |k: &str| problem.get(k).and_then(Value::as_str).map(str::to_owned);
     let filename = text("filename");
@@ -461,6 +481,14 @@ pub fn place_refusal(problem: &Value, answers: &Answers, retry_after: Option<u64
         ("allowed", allowed),
         ("reason", text("reason").unwrap_or_default()),
         ("retry", retry),
+        (
+            "imaging_service",
+            settings.form.services.records_and_images_review.name.clone(),
+        ),
+        (
+            "records_service",
+            settings.form.services.records_review.name.clone(),
+        ),
     ];
     let field = text("field");
     let file_field = filename.as_ref().and_then(|name| {
@@ -471,6 +499,15 @@ pub fn place_refusal(problem: &Value, answers: &Answers, retry_after: Option<u64
             .find(|(_, n)| n == name)
             .map(|(f, _)| f.clone())
     });
+    // DICOM sent with the records review: the answer is the other service, chosen above.
+    if problem.get("requires_service").and_then(Value::as_str) == Some("records_and_images_review")
+    {
+        return FieldError {
+            slot: file_field.unwrap_or_else(|| "image".into()),
+            anchor: "service-records_and_images_review".into(),
+            message: fill(message("file-dicom"), &values),
+        };
+    }
     let (slot, key) = match code {
         "invalid-field" => {
             let field = field.unwrap_or_default();
@@ -529,7 +566,7 @@ pub fn refused_page(
         .get(header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok());
-    let error = place_refusal(problem, answers, retry_after);
+    let error = place_refusal(problem, answers, retry_after, &services.settings);
     let issued = guard.issue(req);
     let body = render_form(services, issued.token, answers, vec![error]);
     let mut response = html_response(status, body);
@@ -557,8 +594,38 @@ mod tests {
         assert_eq!(size_label(12), "12 bytes");
     }
 
+    fn settings() -> Settings {
+        let dir = tempfile::tempdir().unwrap();
+        Settings::load_from(
+            dir.path(),
+            None,
+            crate::config::environment_from(Some(HashMap::new())),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn dicom_sent_with_the_records_review_is_told_to_choose_the_images_review() {
+        let settings = settings();
+        let answers = Answers {
+            fields: HashMap::new(),
+            files: vec![("image".into(), "ct.zip".into())],
+        };
+        let problem = json!({"code": "archive-rejected", "filename": "ct.zip",
+            "reason": "DICOM needs the records_and_images_review service",
+            "requires_service": "records_and_images_review"});
+        let placed = place_refusal(&problem, &answers, None, &settings);
+        assert_eq!(placed.slot, "image");
+        assert_eq!(placed.anchor, "service-records_and_images_review");
+        assert_eq!(
+            placed.message,
+            "“ct.zip” contains DICOM scans. DICOM scans need the Medical Records and Images Review: choose it above."
+        );
+    }
+
     #[test]
     fn a_refused_file_is_placed_at_the_field_it_was_sent_in() {
+        let settings = settings();
         let answers = Answers {
             fields: HashMap::new(),
             files: vec![
@@ -568,7 +635,7 @@ mod tests {
         };
         let problem =
             json!({"code": "content-mismatch", "filename": "scan.jpg", "detected": "exe"});
-        let placed = place_refusal(&problem, &answers, None);
+        let placed = place_refusal(&problem, &answers, None, &settings);
         assert_eq!(placed.slot, "image");
         assert_eq!(placed.anchor, "image");
         assert!(
@@ -578,18 +645,18 @@ mod tests {
         );
 
         let problem = json!({"code": "invalid-field", "field": "phone", "detail": "`phone`: required when contact by phone is chosen"});
-        let placed = place_refusal(&problem, &answers, None);
+        let placed = place_refusal(&problem, &answers, None, &settings);
         assert_eq!(placed.slot, "phone");
         assert_eq!(placed.message, message("required.phone"));
 
         let problem =
             json!({"code": "file-too-large", "filename": "letter.pdf", "limit_bytes": 8_388_608});
-        let placed = place_refusal(&problem, &answers, None);
+        let placed = place_refusal(&problem, &answers, None, &settings);
         assert_eq!(placed.slot, "report");
         assert!(placed.message.contains("under 8 MB"), "{}", placed.message);
 
         let problem = json!({"code": "rate-limited"});
-        let placed = place_refusal(&problem, &answers, Some(10));
+        let placed = place_refusal(&problem, &answers, Some(10), &settings);
         assert_eq!(placed.slot, "general");
         assert!(
             placed.message.contains("Wait 10 seconds"),

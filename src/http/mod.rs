@@ -12,6 +12,7 @@ mod openapi;
 mod ops;
 mod pages;
 mod partners;
+mod receipt;
 pub mod problem;
 pub mod rate_limit;
 mod requests;
@@ -118,6 +119,7 @@ impl Application {
 fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(form::request_form))
         .route("/terms", web::get().to(pages::terms_page))
+        .route("/receipt", web::get().to(receipt::receipt))
         .route("/static/{name}", web::get().to(assets::serve))
         .route("/problems/{code}", web::get().to(pages::problem_page))
         .route("/healthz", web::get().to(ops::healthz))

@@ -14,7 +14,7 @@ use serde_json::Value;
 use super::assets;
 use super::form::{size_label, zone_label};
 use super::problem::{PROBLEMS, ProblemKind, kind};
-use crate::config::Settings;
+use crate::config::{ContactSettings, Settings};
 use crate::services::Services;
 use crate::services::submit::Receipt;
 
@@ -161,6 +161,7 @@ impl ReceiptView {
 struct ReceiptPage {
     page: Chrome,
     receipt: ReceiptView,
+    contact: ContactSettings,
 }
 
 /// The receipt shown to a browser after a successful request sent without script (201).
@@ -169,11 +170,22 @@ pub fn receipt_page(
     settings: &Settings,
     contact_preference: Option<&str>,
 ) -> HttpResponse {
+    receipt_page_with_status(StatusCode::CREATED, receipt, settings, contact_preference)
+}
+
+/// The receipt page with `status` (201 when just sent, 200 when shown again at `/receipt`).
+pub fn receipt_page_with_status(
+    status: StatusCode,
+    receipt: &Receipt,
+    settings: &Settings,
+    contact_preference: Option<&str>,
+) -> HttpResponse {
     let page = ReceiptPage {
         page: Chrome::new(&format!("Request received: {}", receipt.reference)),
         receipt: ReceiptView::new(receipt, settings, contact_preference),
+        contact: settings.contact.clone(),
     };
-    html_response(StatusCode::CREATED, render(&page))
+    html_response(status, render(&page))
 }
 
 #[derive(Template)]
@@ -280,6 +292,7 @@ pub async fn problem_page(code: web::Path<String>) -> HttpResponse {
 struct TermsPage {
     page: Chrome,
     body: String,
+    contact: ContactSettings,
 }
 
 /// `GET /terms`: the terms of service, from `form.terms_file` (Markdown).
@@ -291,6 +304,7 @@ pub async fn terms_page(services: web::Data<Services>) -> HttpResponse {
     let page = TermsPage {
         page: Chrome::new("Terms of service"),
         body: markdown(&text),
+        contact: services.settings.contact.clone(),
     };
     html_response(StatusCode::OK, render(&page))
 }

@@ -242,6 +242,10 @@ impl ApiError {
             E::ContentMismatch { .. } => "content-mismatch",
             E::ArchiveRejected { .. } => "archive-rejected",
             E::ImageRejected { .. } => "image-rejected",
+            E::DicomNeedsImagingReview {
+                in_archive: true, ..
+            } => "archive-rejected",
+            E::DicomNeedsImagingReview { .. } => "extension-not-allowed",
             E::Malformed(_) => "malformed-request",
             E::UnsupportedMediaType => "unsupported-media-type",
             E::NotFound => "not-found",
@@ -283,6 +287,7 @@ impl ApiError {
             E::ArchiveRejected { filename, reason } | E::ImageRejected { filename, reason } => {
                 format!("`{filename}`: {reason}.")
             }
+            E::DicomNeedsImagingReview { filename, .. } => format!("`{filename}` holds DICOM, which is accepted only with the service `records_and_images_review`."),
             E::TooManyImages { limit } => format!("At most {limit} image uploads are accepted."),
             E::TooManyFiles { field, limit } => format!("At most {limit} files in `{field}`."),
             E::Malformed(why) => format!("The request body could not be parsed: {why}."),
@@ -330,6 +335,19 @@ impl ApiError {
             E::ArchiveRejected { filename, reason } | E::ImageRejected { filename, reason } => {
                 ext("filename", json!(filename));
                 ext("reason", json!(reason));
+            }
+            E::DicomNeedsImagingReview {
+                filename,
+                in_archive,
+                allowed,
+            } => {
+                ext("filename", json!(filename));
+                if *in_archive {
+                    ext("reason", json!("DICOM needs the records_and_images_review service"));
+                } else {
+                    ext("allowed", json!(allowed));
+                }
+                ext("requires_service", json!("records_and_images_review"));
             }
             E::TooManyImages { limit } => ext("limit", json!(limit)),
             E::Conflict { reason, .. } => ext("reason", json!(reason)),
@@ -403,6 +421,7 @@ fn short(e: &ServiceError) -> &'static str {
         ServiceError::ContentMismatch { .. } => "content does not match",
         ServiceError::ArchiveRejected { .. } => "an archive was rejected",
         ServiceError::ImageRejected { .. } => "an image was rejected",
+        ServiceError::DicomNeedsImagingReview { .. } => "DICOM sent without the imaging tier",
         ServiceError::ChecksumMismatch { .. } => "a checksum did not match",
         _ => "see code",
     }

@@ -148,16 +148,31 @@ pub async fn submit(
         }
     };
     tracing::info!(case_id = %receipt.case_id, documents = receipt.documents.len(), "request stored");
-    if prefers_html(req.headers()) {
+    // A browser can show its receipt again at /receipt (a reload, or a page closed by mistake).
+    let kept = browser.then(|| super::receipt::cookie(&services, receipt.case_id, receipt.received_at));
+    let mut response = if prefers_html(req.headers()) {
         let contact = answers.fields.get("contact_preference").map(String::as_str);
-        return Ok(pages::receipt_page(&receipt, &services.settings, contact));
+        let mut page = pages::receipt_page(&receipt, &services.settings, contact);
+        if kept.is_some() {
+            // Reloading then shows /receipt instead of posting the files again.
+            page.headers_mut().insert(
+                header::HeaderName::from_static("refresh"),
+                header::HeaderValue::from_static("0; url=/receipt"),
+            );
+        }
+        page
+    } else {
+        HttpResponse::Created()
+            .insert_header((
+                header::LOCATION,
+                format!("/api/v1/cases/{}", receipt.case_id),
+            ))
+            .json(receipt)
+    };
+    if let Some(cookie) = kept {
+        let _ = response.add_cookie(&cookie);
     }
-    Ok(HttpResponse::Created()
-        .insert_header((
-            header::LOCATION,
-            format!("/api/v1/cases/{}", receipt.case_id),
-        ))
-        .json(receipt))
+    Ok(response)
 }
 
 /// A refusal of a form posted without script: the form again, answers kept, the refusal beside

@@ -216,3 +216,45 @@ pub async fn audit_trail(services: &Services, id: CaseId) -> Result<AuditTrail, 
         chain_valid,
     })
 }
+
+/// The receipt of a patient's request as it was given when the request was stored: the reference,
+/// the dates and the files sent with it (not documents added later), and how the patient asked to
+/// be contacted. Nothing else personal.
+pub async fn receipt(
+    services: &Services,
+    id: CaseId,
+) -> Result<(super::submit::Receipt, ContactPreference), ServiceError> {
+    let case = services
+        .repo
+        .get_case(id)
+        .await?
+        .ok_or(ServiceError::NotFound)?;
+    let key = services.case_key(id, &case.kek_id, &case.wrapped_key)?;
+    let documents = services
+        .repo
+        .case_documents(id)
+        .await?
+        .iter()
+        .filter(|doc| doc.parent_id.is_none() && doc.created_at == case.received_at)
+        .map(|doc| {
+            document_view(&key, doc).map(|d| super::submit::StoredDocument {
+                id: d.id,
+                filename: d.filename,
+                category: d.category,
+                media_type: d.media_type,
+                size: d.size,
+                sha256: d.sha256,
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((
+        super::submit::Receipt {
+            reference: case.reference.as_str().to_owned(),
+            case_id: case.id,
+            received_at: case.received_at,
+            contact_by: case.contact_by,
+            documents,
+        },
+        case.contact_preference,
+    ))
+}

@@ -60,6 +60,14 @@ pub enum ServiceError {
     ArchiveRejected { filename: String, reason: String },
     #[error("image rejected: {reason}")]
     ImageRejected { filename: String, reason: String },
+    /// A DICOM file (`extension-not-allowed`), or a zip holding DICOM (`archive-rejected`), sent
+    /// with a service that does not take DICOM: acceptable as it is with the imaging tier.
+    #[error("DICOM needs the records and images review")]
+    DicomNeedsImagingReview {
+        filename: String,
+        in_archive: bool,
+        allowed: Vec<String>,
+    },
     #[error("malformed request: {0}")]
     Malformed(String),
     #[error("unsupported media type")]

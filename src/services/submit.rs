@@ -226,11 +226,20 @@ impl Submission {
                 let (inspected, imaging_only) =
                     match intake::inspect(field, &filename, &bytes, &strict) {
                         Ok(inspected) => (inspected, None),
-                        Err(strict_error) if allow_dicom_now && field == Field::Image => {
-                            // Acceptable only as DICOM: keep the strict error for a non-imaging tier.
-                            let inspected = intake::inspect(field, &filename, &bytes, &lenient)
-                                .map_err(|e| intake_error(&filename, e))?;
-                            (inspected, Some(intake_error(&filename, strict_error)))
+                        // Refused as it stands but accepted with DICOM allowed: DICOM is all that is
+                        // wrong, and the patient is told which service takes it.
+                        Err(strict_error) if field == Field::Image => {
+                            match intake::inspect(field, &filename, &bytes, &lenient) {
+                                Ok(inspected) => {
+                                    let needs = dicom_needs_imaging(&filename, inspected.kind);
+                                    if !allow_dicom_now {
+                                        return Err(needs);
+                                    }
+                                    (inspected, Some(needs))
+                                }
+                                Err(e) if allow_dicom_now => return Err(intake_error(&filename, e)),
+                                Err(_) => return Err(intake_error(&filename, strict_error)),
+                            }
                         }
                         Err(e) => return Err(intake_error(&filename, e)),
                     };
@@ -569,6 +578,18 @@ pub fn intake_error(filename: &Filename, error: IntakeError) -> ServiceError {
             ServiceError::ArchiveRejected { filename, reason }
         }
         IntakeError::ImageRejected { reason } => ServiceError::ImageRejected { filename, reason },
+    }
+}
+
+/// An image upload that only DICOM keeps out of a non-imaging service: a `.dcm`, or a zip of DICOM.
+fn dicom_needs_imaging(filename: &Filename, kind: Kind) -> ServiceError {
+    ServiceError::DicomNeedsImagingReview {
+        filename: filename.as_str().to_owned(),
+        in_archive: kind == Kind::Zip,
+        allowed: intake::allowed_extensions(Field::Image, false)
+            .iter()
+            .map(|e| (*e).to_owned())
+            .collect(),
     }
 }
 

@@ -441,3 +441,249 @@ async fn static_assets_are_served_with_their_types_and_cached() {
     assert_eq!(app.get("/static/../Cargo.toml").await.status(), 404);
     assert_eq!(app.get("/static/secret.txt").await.status(), 404);
 }
+
+/// A hospital CD's export: an extension-less DICOM file under `DICOM/`, zipped.
+fn ct_zip() -> Vec<u8> {
+    fixtures::zip_of(&[("DICOM/IM0001", &fixtures::dicom(8, 8))])
+}
+
+#[tokio::test]
+async fn dicom_sent_with_the_records_review_is_refused_with_the_service_that_takes_it() {
+    let app = TestApp::spawn().await;
+    // A zip of DICOM: archive-rejected, naming the service (not "member type not allowed").
+    let form = patient_form().part("image", file("ct.zip", ct_zip()));
+    let body = assert_problem(app.post_request(form).await, 422, "archive-rejected").await;
+    assert_eq!(body["filename"], "ct.zip");
+    assert_eq!(body["requires_service"], "records_and_images_review");
+    assert!(
+        !body["reason"].as_str().unwrap().contains("member type"),
+        "{body}"
+    );
+    // A .dcm: extension-not-allowed, with the allow-list and the service.
+    let form = patient_form().part("image", file("ct.dcm", fixtures::dicom(8, 8)));
+    let body = assert_problem(app.post_request(form).await, 415, "extension-not-allowed").await;
+    assert_eq!(body["requires_service"], "records_and_images_review");
+    assert!(body["allowed"].as_array().is_some_and(|a| !a.is_empty()));
+    // The same when the files come before the service field.
+    let form = Form::new()
+        .part("image", file("ct.zip", ct_zip()))
+        .text("full_name", "A Patient")
+        .text("email", "a@example.org")
+        .text("service", "records_review")
+        .text("condition", "Review please")
+        .text("terms_accepted", "yes");
+    let body = assert_problem(app.post_request(form).await, 422, "archive-rejected").await;
+    assert_eq!(body["requires_service"], "records_and_images_review");
+    // A zip that the other service would refuse too is not sent there.
+    let mixed = fixtures::zip_of(&[
+        ("DICOM/IM0001", &fixtures::dicom(8, 8)),
+        ("setup.exe", &fixtures::exe()),
+    ]);
+    let form = patient_form().part("image", file("mixed.zip", mixed));
+    let body = assert_problem(app.post_request(form).await, 422, "archive-rejected").await;
+    assert!(body.get("requires_service").is_none(), "{body}");
+    app.assert_nothing_stored().await;
+    // With the images review, the same zip is received.
+    let form = form_with(&[("service", "records_and_images_review")])
+        .part("image", file("ct.zip", ct_zip()));
+    assert_eq!(app.post_request(form).await.status(), 201);
+}
+
+#[tokio::test]
+async fn without_script_a_dicom_zip_with_the_records_review_says_to_choose_the_images_review() {
+    let app = TestApp::spawn().await;
+    let visit = visit(&app).await;
+    let path = format!("/api/v1/requests?csrf_token={}", visit.token);
+    let form = patient_form().part("image", file("ct.zip", ct_zip()));
+    let response = post(
+        &app,
+        &path,
+        browser_headers(&app, &visit, "text/html"),
+        form,
+    )
+    .await;
+    assert_eq!(response.status(), 422);
+    let page = response.text().await.unwrap();
+    let image_error = page
+        .split("id=\"image-error\"")
+        .nth(1)
+        .and_then(|rest| rest.split("</p>").next())
+        .unwrap();
+    assert!(
+        image_error.contains(
+            "“ct.zip” contains DICOM scans. DICOM scans need the Medical Records and Images Review: choose it above."
+        ),
+        "{image_error}"
+    );
+    assert!(!page.contains("member type not allowed"));
+    // The summary links to the service to choose.
+    assert!(
+        page.contains("<a href=\"#service-records_and_images_review\">“ct.zip” contains DICOM"),
+        "the summary links to the images review"
+    );
+    app.assert_nothing_stored().await;
+}
+
+/// The `name=value` of the receipt cookie a response sets, with its attributes.
+fn receipt_cookie(response: &Response) -> Option<(String, String)> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("consilium-receipt="))
+        .map(|v| (v.split(';').next().unwrap().to_owned(), v.to_owned()))
+}
+
+async fn get_with_cookie(app: &TestApp, path: &str, cookie: &str) -> Response {
+    app.client
+        .get(format!("{}{path}", app.address))
+        .header("cookie", cookie)
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_browser_can_show_its_receipt_again_after_a_reload_and_nothing_personal_travels() {
+    let app = TestApp::spawn().await;
+    let visit = visit(&app).await;
+    // As the page's script sends it.
+    let mut headers = browser_headers(&app, &visit, "application/json");
+    headers.insert("x-csrf-token", HeaderValue::from_str(&visit.token).unwrap());
+    let form = patient_form()
+        .part("report", file("letter.pdf", fixtures::pdf()))
+        .part("image", file("knee.jpg", fixtures::jpeg()));
+    let response = post(&app, "/api/v1/requests", headers, form).await;
+    assert_eq!(response.status(), 201);
+    let (cookie, attributes) = receipt_cookie(&response).expect("a receipt cookie");
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(attributes.contains(attribute), "{attributes}");
+    }
+    assert!(
+        !attributes.contains("Max-Age") && !attributes.contains("Expires"),
+        "ends with the browser session: {attributes}"
+    );
+    let receipt: serde_json::Value = response.json().await.unwrap();
+    let reference = receipt["reference"].as_str().unwrap().to_owned();
+    for personal in ["Amelia", "amelia", "sarcoidosis", "letter.pdf", &reference] {
+        assert!(!cookie.contains(personal), "the cookie holds no {personal}");
+    }
+
+    // The reload: the same receipt, and the way back to the case.
+    let both = format!("{cookie}; {}", visit.cookie);
+    let response = get_with_cookie(&app, "/receipt", &both).await;
+    assert_eq!(response.status(), 200);
+    let page = response.text().await.unwrap();
+    for text in [
+        reference.as_str(),
+        "letter.pdf",
+        "knee.jpg",
+        "An administrator will contact you",
+        " by email",
+        "Keep this reference; quote it when you contact us",
+        "+44 20 7946 0321",
+    ] {
+        assert!(page.contains(text), "{text}");
+    }
+    for personal in ["Amelia", "amelia.quint@example.org", "sarcoidosis"] {
+        assert!(!page.contains(personal), "nothing personal: {personal}");
+    }
+
+    // No cookie, or a cookie moved to another case: no receipt, but how to reach us.
+    let response = get_with_cookie(&app, "/receipt", &visit.cookie).await;
+    assert_eq!(response.status(), 404);
+    let page = response.text().await.unwrap();
+    assert!(page.contains("No receipt to show") && !page.contains(&reference));
+    assert!(page.contains("+44 20 7946 0321"));
+    let (case_id, rest) = cookie
+        .trim_start_matches("consilium-receipt=")
+        .split_once('.')
+        .unwrap();
+    let other = format!(
+        "consilium-receipt={}{}.{rest}",
+        &case_id[..case_id.len() - 1],
+        if case_id.ends_with('0') { '1' } else { '0' }
+    );
+    assert_eq!(get_with_cookie(&app, "/receipt", &other).await.status(), 404);
+    let forged_expiry = cookie.replacen('.', ".9", 1);
+    assert_eq!(
+        get_with_cookie(&app, "/receipt", &forged_expiry)
+            .await
+            .status(),
+        404
+    );
+
+    // Without script: the receipt page sends the browser on to /receipt, so a reload does not post
+    // the files again.
+    let path = format!("/api/v1/requests?csrf_token={}", visit.token);
+    let response = post(
+        &app,
+        &path,
+        browser_headers(&app, &visit, "text/html"),
+        patient_form(),
+    )
+    .await;
+    assert_eq!(response.status(), 201);
+    assert_eq!(response.headers()["refresh"], "0; url=/receipt");
+    assert!(receipt_cookie(&response).is_some());
+
+    // A client that is not a browser gets no cookie.
+    let response = app.post_request(patient_form()).await;
+    assert_eq!(response.status(), 201);
+    assert!(receipt_cookie(&response).is_none());
+}
+
+#[tokio::test]
+async fn the_services_contact_details_come_from_configuration() {
+    let app = TestApp::spawn_with(
+        Backend::FsSqlite,
+        &[
+            ("CONSILIUM__CONTACT__NAME", "Harley Second Opinions"),
+            ("CONSILIUM__CONTACT__TELEPHONE", "+44 20 7946 0555"),
+            ("CONSILIUM__CONTACT__EMAIL", "cases@harley-opinions.test"),
+            (
+                "CONSILIUM__CONTACT__POSTAL_ADDRESS",
+                "10 Harley Street,London,W1G 9PF",
+            ),
+        ],
+    )
+    .await;
+    let contact = [
+        "Harley Second Opinions",
+        "<a href=\"tel:+442079460555\">+44 20 7946 0555</a>",
+        "<a href=\"mailto:cases@harley-opinions.test\">cases@harley-opinions.test</a>",
+        "10 Harley Street<br>London<br>W1G 9PF",
+    ];
+    // The terms: under the Contact heading.
+    let terms = app.get("/terms").await.text().await.unwrap();
+    let section = terms
+        .split("<h2 id=\"contact-title\">Contact</h2>")
+        .nth(1)
+        .expect("a Contact heading");
+    for text in contact {
+        assert!(section.contains(text), "terms: {text}");
+    }
+    // The form's foot.
+    let form = app.get("/").await.text().await.unwrap();
+    for text in contact {
+        assert!(form.contains(text), "form: {text}");
+    }
+    // The receipt.
+    let visit = visit(&app).await;
+    let path = format!("/api/v1/requests?csrf_token={}", visit.token);
+    let response = post(
+        &app,
+        &path,
+        browser_headers(&app, &visit, "text/html"),
+        patient_form(),
+    )
+    .await;
+    assert_eq!(response.status(), 201);
+    let receipt = response.text().await.unwrap();
+    for text in contact {
+        assert!(receipt.contains(text), "receipt: {text}");
+    }
+    assert!(receipt.contains("Keep this reference; quote it when you contact us"));
+}

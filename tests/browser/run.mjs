@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
 import { axe } from './axe.mjs';
+import { ctSeriesZip } from './phantom.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const BASE = process.env.BASE_URL;
@@ -64,7 +65,18 @@ const LAUNCH = { name: 'launch-photo.jpg', mimeType: 'image/jpeg', buffer: readF
 const LETTER = { name: 'clinic-letter.pdf', mimeType: 'application/pdf', buffer: clinicLetterPdf() };
 const FAKE_PDF = { name: 'discharge-summary.pdf', mimeType: 'application/pdf', buffer: executableNamedPdf() };
 const NINE_MB = { name: 'scan-report.pdf', mimeType: 'application/pdf', buffer: Buffer.concat([clinicLetterPdf(), Buffer.alloc(9 * 1024 * 1024, 0x20)]) };
-const photo = (name) => ({ name, mimeType: 'image/jpeg', buffer: LAUNCH.buffer });
+/** A different photo for each name: the launch photo with the name in a JPEG comment segment. */
+function photo(name) {
+  const text = Buffer.from(name, 'utf8');
+  const comment = Buffer.alloc(4);
+  comment.writeUInt16BE(0xfffe, 0);
+  comment.writeUInt16BE(text.length + 2, 2);
+  const buffer = Buffer.concat([LAUNCH.buffer.subarray(0, 2), comment, text, LAUNCH.buffer.subarray(2)]);
+  return { name, mimeType: 'image/jpeg', buffer };
+}
+/** A hospital CD's CT export, zipped: extension-less DICOM files under DICOM/. */
+const CT_ZIP = { name: 'CT-chest-CD.zip', mimeType: 'application/zip', buffer: ctSeriesZip(3) };
+const PHONE = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true };
 
 const PATIENT = {
   full_name: 'Amelia Zanzibar-Quint',
@@ -439,6 +451,196 @@ test('the terms and the problem pages are plain words, in the same style, with n
   await screenshots(page, 'problem-page');
   await page.goto(BASE + '/terms');
   await screenshots(page, 'terms');
+  assertClean(page);
+  await page.context().close();
+});
+
+test('phone: a CT zip with the records review is caught when chosen, and choosing the images review clears it', async () => {
+  const page = await newPage(PHONE);
+  const submissions = countSubmissions(page);
+  await page.goto(BASE + '/');
+  await fillAnswers(page, { service: 'records_review' });
+  await page.setInputFiles('#image', [CT_ZIP]);
+  const zip = page.locator('#image-files li', { hasText: 'CT-chest-CD.zip' });
+  await zip.locator('.file-message').waitFor();
+  assert.equal(
+    (await zip.locator('.file-message').textContent()).trim(),
+    '“CT-chest-CD.zip” contains DICOM scans. DICOM scans need the Medical Records and Images Review: choose it above.',
+  );
+  assert.doesNotMatch(await zip.textContent(), /member type|Make a new zip/);
+  // Sending now lists it, and its link goes to the service to choose; nothing is uploaded.
+  await page.click('#submit-button');
+  await page.waitForSelector('#error-summary:not([hidden])');
+  const link = page.locator('#error-summary a', { hasText: 'contains DICOM scans' });
+  assert.equal(await link.getAttribute('href'), '#service-records_and_images_review');
+  assert.equal(submissions.posts, 0, 'nothing was sent');
+  await axe(page, 'DICOM with the records review');
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await page.screenshot({ path: join(SHOTS, 'form-dicom-records-review-390x844.png'), fullPage: true });
+  await link.click();
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'service-records_and_images_review');
+  // Choosing the images review: the zip is judged again and the old errors go, with no other step.
+  await page.keyboard.press('Space');
+  assert.equal(await page.isChecked('#service-records_and_images_review'), true);
+  assert.match(await zip.getAttribute('class'), /file--ok/);
+  assert.equal(await page.locator('#image-files .file-message').count(), 0);
+  assert.ok(await page.isHidden('#error-summary'), 'the summary goes once nothing is wrong');
+  assert.ok(await page.isHidden('#image-error'));
+  assert.doesNotMatch(await page.textContent('#request-form'), /needs at least one image/);
+  await page.screenshot({ path: join(SHOTS, 'form-dicom-images-review-390x844.png'), fullPage: true });
+  await page.click('#submit-button');
+  await page.waitForSelector('#receipt:not([hidden])', { timeout: 30000 });
+  const reference = (await page.textContent('[data-slot="reference"]')).trim();
+  const found = await findCase(reference);
+  assert.equal(found.service, 'records_and_images_review');
+  assert.ok(found.documents.some((d) => d.filename === 'CT-chest-CD.zip'));
+  assertClean(page);
+  await page.context().close();
+});
+
+test('phone: "needs at least one image" goes as soon as an image is added, and a switch back re-checks', async () => {
+  const page = await newPage(PHONE);
+  await page.goto(BASE + '/');
+  await fillAnswers(page, { service: 'records_and_images_review' });
+  await page.click('#submit-button');
+  await page.waitForSelector('#error-summary:not([hidden])');
+  assert.match(await page.textContent('#error-summary'), /needs at least one image/);
+  await page.setInputFiles('#image', [CT_ZIP]);
+  await page.locator('#image-files li.file--ok').waitFor();
+  assert.ok(await page.isHidden('#error-summary'), 'the summary is brought up to date');
+  assert.ok(await page.isHidden('#image-error'));
+  // Back to the records review: the zip is refused again, beside it and in the summary.
+  await page.check('#service-records_review');
+  await page.locator('#image-files li.file--error').waitFor();
+  await page.click('#submit-button');
+  await page.waitForSelector('#error-summary:not([hidden])');
+  assert.match(await page.textContent('#error-summary'), /contains DICOM scans/);
+  assertClean(page);
+  await page.context().close();
+});
+
+test('phone, without script: the server says which service DICOM needs, beside the file', async () => {
+  const page = await newPage({ ...PHONE, javaScriptEnabled: false });
+  await page.goto(BASE + '/');
+  await page.fill('#full_name', PATIENT.full_name);
+  await page.fill('#email', PATIENT.email);
+  await page.check('#service-records_review');
+  await page.fill('#condition', PATIENT.condition);
+  await page.check('#terms_accepted');
+  await page.setInputFiles('#image', [CT_ZIP]);
+  const [response] = await Promise.all([page.waitForNavigation(), page.click('#submit-button')]);
+  assert.equal(response.status(), 422);
+  assert.equal(
+    (await page.textContent('#image-error')).trim(),
+    '“CT-chest-CD.zip” contains DICOM scans. DICOM scans need the Medical Records and Images Review: choose it above.',
+  );
+  assert.equal(await page.getAttribute('#error-summary a', 'href'), '#service-records_and_images_review');
+  assert.doesNotMatch(await page.textContent('main'), /member type not allowed/);
+  await page.screenshot({ path: join(SHOTS, 'form-noscript-dicom-390x844.png'), fullPage: true });
+  await page.context().close();
+});
+
+test('phone: the receipt survives a reload, with the reference, the files and how to reach us', async () => {
+  const page = await newPage(PHONE);
+  await page.goto(BASE + '/');
+  await fillAnswers(page);
+  await page.setInputFiles('#report', [LETTER]);
+  await page.setInputFiles('#image', [FUNDUS]);
+  await page.click('#submit-button');
+  await page.waitForSelector('#receipt:not([hidden])');
+  const reference = (await page.textContent('[data-slot="reference"]')).trim();
+  assert.equal(page.url(), BASE + '/receipt', 'the address names no person');
+  await page.reload();
+  assert.equal(page.url(), BASE + '/receipt');
+  assert.equal((await page.textContent('.reference')).trim(), reference);
+  const main = await page.textContent('main');
+  assert.match(main, /clinic-letter\.pdf/);
+  assert.match(main, /fundus-photo\.jpg\s+264 KB/);
+  assert.match(main, /An administrator will contact you by telephone no later than/);
+  assert.match(main, /Keep this reference; quote it when you contact us/);
+  assert.match(main, /\+44 20 7946 0321/);
+  assert.match(main, /help@consilium\.example\.org/);
+  assert.ok(!main.includes(PATIENT.full_name) && !main.includes(PATIENT.email), 'nothing personal');
+  assert.ok(await page.isVisible('[data-action="print"]'), 'print still works');
+  await axe(page, 'reloaded receipt');
+  await page.screenshot({ path: join(SHOTS, 'receipt-reloaded-390x844.png'), fullPage: true });
+  // Another browser has no receipt to show, only how to reach us.
+  const stranger = await newPage(PHONE);
+  const missing = await stranger.goto(BASE + '/receipt');
+  assert.equal(missing.status(), 404);
+  assert.doesNotMatch(await stranger.textContent('main'), new RegExp(reference));
+  assert.match(await stranger.textContent('main'), /\+44 20 7946 0321/);
+  await axe(stranger, 'no receipt');
+  await stranger.screenshot({ path: join(SHOTS, 'receipt-missing-390x844.png'), fullPage: true });
+  assertClean(page);
+  await stranger.context().close();
+  await page.context().close();
+});
+
+test('phone, without script: a reload of the receipt shows it again instead of sending the files twice', async () => {
+  const page = await newPage({ ...PHONE, javaScriptEnabled: false });
+  const submissions = countSubmissions(page);
+  await page.goto(BASE + '/');
+  await page.fill('#full_name', PATIENT.full_name);
+  await page.fill('#email', PATIENT.email);
+  await page.check('#service-records_review');
+  await page.fill('#condition', PATIENT.condition);
+  await page.check('#terms_accepted');
+  await page.setInputFiles('#report', [LETTER]);
+  await Promise.all([page.waitForURL(BASE + '/receipt'), page.click('#submit-button')]);
+  const reference = (await page.textContent('.reference')).trim();
+  await page.reload();
+  assert.equal((await page.textContent('.reference')).trim(), reference);
+  assert.match(await page.textContent('main'), /clinic-letter\.pdf/);
+  assert.equal(submissions.posts, 1, 'the request was sent once');
+  await page.context().close();
+});
+
+test('phone: the same photo chosen twice is listed once, and the page says so', async () => {
+  const page = await newPage(PHONE);
+  await page.goto(BASE + '/');
+  await fillAnswers(page);
+  const knee = photo('knee.jpg');
+  await page.setInputFiles('#image', [knee]);
+  await page.locator('#image-files li.file--ok').waitFor();
+  await page.setInputFiles('#image', [knee]);
+  await page.waitForSelector('#image-note:not([hidden])');
+  assert.equal(await page.locator('#image-files li').count(), 1);
+  assert.equal((await page.textContent('#image-note')).trim(), '“knee.jpg” was already chosen, so it is listed once.');
+  // The same bytes under another name (a copy the phone made) are the same photo.
+  await page.setInputFiles('#image', [{ ...knee, name: 'knee (1).jpg' }]);
+  await page.waitForFunction(() => /knee \(1\)\.jpg/.test(document.getElementById('image-note').textContent));
+  assert.equal(await page.locator('#image-files li').count(), 1);
+  // A different photo is added.
+  await page.setInputFiles('#image', [photo('ankle.jpg')]);
+  await page.waitForFunction(() => document.querySelectorAll('#image-files li').length === 2);
+  assert.ok(await page.isHidden('#image-note'), 'the note goes with the next file');
+  await page.setInputFiles('#image', [knee]);
+  await page.waitForSelector('#image-note:not([hidden])');
+  await axe(page, 'duplicate photo');
+  await page.locator('#image-field').screenshot({ path: join(SHOTS, 'form-duplicate-photo-390x844.png') });
+  await page.click('#submit-button');
+  await page.waitForSelector('#receipt:not([hidden])');
+  const found = await findCase((await page.textContent('[data-slot="reference"]')).trim());
+  assert.deepEqual(found.documents.map((d) => d.filename).sort(), ['ankle.jpg', 'knee.jpg']);
+  assertClean(page);
+  await page.context().close();
+});
+
+test('the terms, the form and the receipt show the service\'s contact details', async () => {
+  const page = await newPage(PHONE);
+  await page.goto(BASE + '/terms');
+  const contact = page.locator('section[aria-labelledby="contact-title"]');
+  const text = await contact.textContent();
+  for (const expected of ['Consilium Second Opinions', '20 Example Street', '+44 20 7946 0321', 'help@consilium.example.org']) {
+    assert.ok(text.includes(expected), `the terms' Contact section shows ${expected}`);
+  }
+  assert.equal(await contact.locator('a[href^="tel:"]').getAttribute('href'), 'tel:+442079460321');
+  await axe(page, 'terms with contact');
+  await page.screenshot({ path: join(SHOTS, 'terms-contact-390x844.png'), fullPage: true });
+  await page.goto(BASE + '/');
+  assert.match(await page.textContent('.form-contact'), /help@consilium\.example\.org/);
+  await page.locator('.form-contact').screenshot({ path: join(SHOTS, 'form-contact-390x844.png') });
   assertClean(page);
   await page.context().close();
 });
