@@ -658,10 +658,23 @@ mod tests {
         let footer = s.contact.footer_lines();
         assert_eq!(footer.first(), Some(&s.contact.name));
         assert!(footer.contains(&"1 Harley Street".to_owned()), "{footer:?}");
-        assert!(footer.iter().any(|l| l == "Email: help@consilium.example.org"), "{footer:?}");
+        assert!(
+            footer
+                .iter()
+                .any(|l| l == "Email: help@consilium.example.org"),
+            "{footer:?}"
+        );
         for (key, value, named) in [
-            ("CONSILIUM__CONTACT__EMAIL", "not an address", "contact.email"),
-            ("CONSILIUM__CONTACT__TELEPHONE", "call us", "contact.telephone"),
+            (
+                "CONSILIUM__CONTACT__EMAIL",
+                "not an address",
+                "contact.email",
+            ),
+            (
+                "CONSILIUM__CONTACT__TELEPHONE",
+                "call us",
+                "contact.telephone",
+            ),
             ("CONSILIUM__CONTACT__NAME", " ", "contact.name"),
         ] {
             let err = Settings::load_from(dir.path(), None, env(&[(key, value)])).unwrap_err();

@@ -6,5 +6,6 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    consilium::cli::run(consilium::cli::Cli::parse()).await
+    // On the heap: the whole command's future (settings, services) is larger than clippy's limit.
+    Box::pin(consilium::cli::run(consilium::cli::Cli::parse())).await
 }

@@ -483,7 +483,12 @@ pub fn place_refusal(
         ("retry", retry),
         (
             "imaging_service",
-            settings.form.services.records_and_images_review.name.clone(),
+            settings
+                .form
+                .services
+                .records_and_images_review
+                .name
+                .clone(),
         ),
         (
             "records_service",

@@ -12,9 +12,9 @@ mod openapi;
 mod ops;
 mod pages;
 mod partners;
-mod receipt;
 pub mod problem;
 pub mod rate_limit;
+mod receipt;
 mod requests;
 
 use std::net::TcpListener;

@@ -238,14 +238,17 @@ impl ApiError {
             E::FileTooLarge { .. } => "file-too-large",
             E::RequestTooLarge { .. } => "request-too-large",
             E::RequestTimeout { .. } => "request-timeout",
-            E::ExtensionNotAllowed { .. } => "extension-not-allowed",
+            // DICOM sent with a service that does not take it keeps the code of what was sent.
+            E::ExtensionNotAllowed { .. }
+            | E::DicomNeedsImagingReview {
+                in_archive: false, ..
+            } => "extension-not-allowed",
             E::ContentMismatch { .. } => "content-mismatch",
-            E::ArchiveRejected { .. } => "archive-rejected",
-            E::ImageRejected { .. } => "image-rejected",
-            E::DicomNeedsImagingReview {
+            E::ArchiveRejected { .. }
+            | E::DicomNeedsImagingReview {
                 in_archive: true, ..
             } => "archive-rejected",
-            E::DicomNeedsImagingReview { .. } => "extension-not-allowed",
+            E::ImageRejected { .. } => "image-rejected",
             E::Malformed(_) => "malformed-request",
             E::UnsupportedMediaType => "unsupported-media-type",
             E::NotFound => "not-found",
@@ -343,7 +346,10 @@ impl ApiError {
             } => {
                 ext("filename", json!(filename));
                 if *in_archive {
-                    ext("reason", json!("DICOM needs the records_and_images_review service"));
+                    ext(
+                        "reason",
+                        json!("DICOM needs the records_and_images_review service"),
+                    );
                 } else {
                     ext("allowed", json!(allowed));
                 }

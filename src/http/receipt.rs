@@ -42,10 +42,7 @@ fn secure(services: &Services) -> bool {
 }
 
 fn key(services: &Services) -> hmac::Key {
-    hmac::Key::new(
-        hmac::HMAC_SHA256,
-        &services.keys.derive_subkey("receipt"),
-    )
+    hmac::Key::new(hmac::HMAC_SHA256, &services.keys.derive_subkey("receipt"))
 }
 
 fn message(case: CaseId, expires: i64) -> Vec<u8> {

@@ -149,7 +149,8 @@ pub async fn submit(
     };
     tracing::info!(case_id = %receipt.case_id, documents = receipt.documents.len(), "request stored");
     // A browser can show its receipt again at /receipt (a reload, or a page closed by mistake).
-    let kept = browser.then(|| super::receipt::cookie(&services, receipt.case_id, receipt.received_at));
+    let kept =
+        browser.then(|| super::receipt::cookie(&services, receipt.case_id, receipt.received_at));
     let mut response = if prefers_html(req.headers()) {
         let contact = answers.fields.get("contact_preference").map(String::as_str);
         let mut page = pages::receipt_page(&receipt, &services.settings, contact);

@@ -237,7 +237,9 @@ impl Submission {
                                     }
                                     (inspected, Some(needs))
                                 }
-                                Err(e) if allow_dicom_now => return Err(intake_error(&filename, e)),
+                                Err(e) if allow_dicom_now => {
+                                    return Err(intake_error(&filename, e));
+                                }
                                 Err(_) => return Err(intake_error(&filename, strict_error)),
                             }
                         }

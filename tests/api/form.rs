@@ -606,7 +606,10 @@ async fn a_browser_can_show_its_receipt_again_after_a_reload_and_nothing_persona
         &case_id[..case_id.len() - 1],
         if case_id.ends_with('0') { '1' } else { '0' }
     );
-    assert_eq!(get_with_cookie(&app, "/receipt", &other).await.status(), 404);
+    assert_eq!(
+        get_with_cookie(&app, "/receipt", &other).await.status(),
+        404
+    );
     let forged_expiry = cookie.replacen('.', ".9", 1);
     assert_eq!(
         get_with_cookie(&app, "/receipt", &forged_expiry)

@@ -498,6 +498,47 @@ test('phone: a CT zip with the records review is caught when chosen, and choosin
   await page.context().close();
 });
 
+test('phone: the server\'s DICOM refusal shows beside the zip, and a change of service sets it aside', async () => {
+  const page = await newPage(PHONE);
+  await page.goto(BASE + '/');
+  await fillAnswers(page, { service: 'records_and_images_review' });
+  await page.setInputFiles('#image', [CT_ZIP]);
+  await page.locator('#image-files li.file--ok').waitFor();
+  // As if the page's own check had missed it: the first post reaches the server as a records review,
+  // and the server's real answer comes back.
+  let rewritten = 0;
+  await page.route('**/api/v1/requests', (route) => {
+    if (rewritten > 0) return route.continue();
+    rewritten += 1;
+    const body = route.request().postDataBuffer();
+    const from = Buffer.from('records_and_images_review');
+    const at = body.indexOf(from);
+    assert.ok(at >= 0, 'the service is in the body');
+    const postData = Buffer.concat([body.subarray(0, at), Buffer.from('records_review'), body.subarray(at + from.length)]);
+    return route.continue({ postData });
+  });
+  const [response] = await Promise.all([
+    page.waitForResponse((r) => r.url().includes('/api/v1/requests')),
+    page.click('#submit-button'),
+  ]);
+  assert.equal(response.status(), 422);
+  assert.equal((await response.json()).requires_service, 'records_and_images_review');
+  const zip = page.locator('#image-files li', { hasText: 'CT-chest-CD.zip' });
+  await zip.locator('.file-message').waitFor();
+  assert.match(await zip.locator('.file-message').textContent(), /contains DICOM scans\. DICOM scans need the Medical Records and Images Review: choose it above\./);
+  assert.equal(await page.getAttribute('#error-summary a', 'href'), '#service-records_and_images_review');
+  // The service is changed and changed back: the zip is judged again, the server's answer set aside.
+  await page.check('#service-records_review');
+  await page.check('#service-records_and_images_review');
+  assert.match(await zip.getAttribute('class'), /file--ok/);
+  assert.ok(await page.isHidden('#error-summary'));
+  await page.click('#submit-button');
+  await page.waitForSelector('#receipt:not([hidden])', { timeout: 30000 });
+  assert.equal(rewritten, 1);
+  assertClean(page);
+  await page.context().close();
+});
+
 test('phone: "needs at least one image" goes as soon as an image is added, and a switch back re-checks', async () => {
   const page = await newPage(PHONE);
   await page.goto(BASE + '/');
