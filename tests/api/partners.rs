@@ -1546,3 +1546,158 @@ fn the_example_manifest_passes_its_check_and_a_bad_one_names_every_problem() {
         "{report}"
     );
 }
+
+/// Runs `consilium push --json` (with `extra` arguments): exit status, report, progress (stderr).
+fn push_with(server: &Server, key: &str, manifest: &Path, extra: &[&str]) -> (bool, Value, String) {
+    let out = push(server, key, manifest, "2")
+        .arg("--json")
+        .args(extra)
+        .output()
+        .unwrap();
+    let progress = String::from_utf8_lossy(&out.stderr).into_owned();
+    let report: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("no report: {progress}"));
+    (out.status.success(), report, progress)
+}
+
+fn small_manifest(dir: &Path, first: &Value, second: &Value) -> PathBuf {
+    let manifest = dir.join("manifest.json");
+    std::fs::write(
+        &manifest,
+        serde_json::to_vec_pretty(&json!({"cases": [first, second]})).unwrap(),
+    )
+    .unwrap();
+    manifest
+}
+
+#[tokio::test]
+async fn push_update_corrects_changed_contact_details_and_names_each_case_by_reference_and_id() {
+    let server = Server::start();
+    let key = server.last_line(&[
+        "partner",
+        "create-key",
+        "--name",
+        "embassy-a",
+        "--org",
+        "embassy-a",
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("one.pdf"), fixtures::pdf_of_size(3000)).unwrap();
+    std::fs::write(dir.path().join("two.pdf"), fixtures::pdf_of_size(3100)).unwrap();
+    let entry = |n: u32| {
+        json!({
+            "external_reference": format!("EMB-U-{n}"),
+            "full_name": format!("Patient {n}"),
+            "email": format!("patient{n}@example.org"),
+            "service": "records_review",
+            "condition": "Second opinion requested by the embassy.",
+            "sponsor_reference": format!("LG-{n}"),
+            "documents": [{"path": if n == 1 { "one.pdf" } else { "two.pdf" }, "category": "report"}],
+        })
+    };
+    let manifest = small_manifest(dir.path(), &entry(1), &entry(2));
+    let (ok, first, progress) = push_with(&server, &key, &manifest, &[]);
+    assert!(ok, "{first}");
+    let ids: Vec<(String, String)> = first["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            assert_eq!(c["status"], "created");
+            (
+                c["reference"].as_str().unwrap().to_owned(),
+                c["case_id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    // Progress and summary name each case by its reference and its id.
+    for (n, (reference, id)) in ids.iter().enumerate() {
+        assert!(reference.starts_with("SMO-"), "{reference}");
+        let external = format!("EMB-U-{}", n + 1);
+        assert!(
+            progress.contains(&format!(
+                "case {external}: created: {reference} (case id {id})"
+            )),
+            "{progress}"
+        );
+        assert!(
+            progress.contains(&format!("  {external}  {reference}  {id}  created")),
+            "{progress}"
+        );
+    }
+
+    // The manifest changes: case 1's email and phone (now the way to reach them), case 2's name.
+    let mut changed = entry(1);
+    changed["email"] = json!("patient1.new@example.org");
+    changed["phone"] = json!("+44 20 7946 0111");
+    changed["contact_preference"] = json!("phone");
+    let mut renamed = entry(2);
+    renamed["full_name"] = json!("Someone Else");
+    let manifest = small_manifest(dir.path(), &changed, &renamed);
+
+    // Without --update: refused as before, and the message says what would correct it.
+    let (ok, report, _) = push_with(&server, &key, &manifest, &[]);
+    assert!(!ok);
+    let case1 = &report["cases"][0];
+    assert_eq!(case1["status"], "failed", "{report}");
+    assert_eq!(case1["error"]["code"], "idempotency-conflict");
+    assert!(
+        case1["error"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("--update"),
+        "{report}"
+    );
+    assert_eq!(case1["case_id"], ids[0].1.as_str());
+
+    // With --update: case 1 is corrected and says what changed; case 2's name cannot be.
+    let (ok, report, progress) = push_with(&server, &key, &manifest, &["--update"]);
+    assert!(!ok, "case 2 still differs");
+    let case1 = &report["cases"][0];
+    assert_eq!(case1["status"], "updated", "{report}");
+    assert_eq!(
+        case1["changed"],
+        json!(["email", "phone", "contact_preference"])
+    );
+    assert_eq!(case1["reference"], ids[0].0.as_str());
+    assert_eq!(case1["case_id"], ids[0].1.as_str());
+    assert_eq!(case1["documents"][0]["status"], "skipped");
+    assert!(
+        progress.contains(&format!(
+            "case EMB-U-1: updated email, phone, contact_preference: {} (case id {})",
+            ids[0].0, ids[0].1
+        )),
+        "{progress}"
+    );
+    let case2 = &report["cases"][1];
+    assert_eq!(case2["status"], "failed");
+    assert_eq!(case2["error"]["code"], "invalid-field");
+    assert!(
+        case2["error"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("full_name"),
+        "{report}"
+    );
+    assert_eq!(report["summary"]["cases_updated"], 1);
+
+    let admin = server.last_line(&["admin", "create-token", "--name", "check"]);
+    let view: Value = reqwest::Client::new()
+        .get(format!("{}/api/v1/cases/{}", server.url(), ids[0].1))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(view["patient"]["email"], "patient1.new@example.org");
+    assert_eq!(view["patient"]["phone"], "+44 20 7946 0111");
+    assert_eq!(view["patient"]["contact_preference"], "phone");
+
+    // Once corrected, the entry is the case again: nothing left to change.
+    let (_, report, _) = push_with(&server, &key, &manifest, &["--update"]);
+    assert_eq!(report["cases"][0]["status"], "existing", "{report}");
+    let verify = server.command().args(["audit", "verify"]).output().unwrap();
+    assert!(verify.status.success());
+}
