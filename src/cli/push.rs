@@ -22,24 +22,26 @@
 //! failed (1) or the manifest did not pass its check (2).
 
 mod manifest;
+mod progress;
 
 use std::collections::HashMap;
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::{StreamExt, stream};
-use indicatif::{HumanBytes, MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::HumanBytes;
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
 use ring::rand::{SecureRandom, SystemRandom};
 use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::Semaphore;
+
+use progress::Progress;
 
 pub use manifest::{
     Manifest, ManifestCase, ManifestDocument, PlannedCase, PlannedDocument, Problem,
@@ -860,112 +862,6 @@ fn percent_encode(name: &str) -> String {
         }
     }
     out
-}
-
-// ---- progress ---------------------------------------------------------------------------------
-
-/// Bars on a terminal; plain lines (one per event) when output goes to a file or a pipe.
-struct Progress {
-    multi: Option<MultiProgress>,
-    overall: ProgressBar,
-    total_docs: usize,
-    done: AtomicUsize,
-    to_stderr: bool,
-}
-
-impl Progress {
-    fn new(total_docs: usize, total_bytes: u64, json: bool) -> Self {
-        let terminal = std::io::stdout().is_terminal() && std::io::stderr().is_terminal();
-        let (multi, overall) = if terminal {
-            let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
-            let overall = multi.add(ProgressBar::new(total_bytes));
-            overall.set_style(
-                ProgressStyle::with_template(
-                    "{msg:>20} [{wide_bar}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}",
-                )
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
-            );
-            overall.set_message(format!("0/{total_docs} documents"));
-            overall.enable_steady_tick(Duration::from_millis(200));
-            (Some(multi), overall)
-        } else {
-            (None, ProgressBar::hidden())
-        };
-        Self {
-            multi,
-            overall,
-            total_docs,
-            done: AtomicUsize::new(0),
-            to_stderr: json,
-        }
-    }
-
-    fn line(&self, text: &str) {
-        let numbered = format!(
-            "[{:>w$}/{}] {text}",
-            self.done.load(Ordering::Relaxed),
-            self.total_docs,
-            w = self.total_docs.to_string().len()
-        );
-        match &self.multi {
-            Some(multi) => {
-                let _ = multi.println(numbered);
-            }
-            None if self.to_stderr => eprintln!("{numbered}"),
-            None => println!("{numbered}"),
-        }
-    }
-
-    fn file_bar(&self, label: &str, size: u64) -> ProgressBar {
-        let Some(multi) = &self.multi else {
-            return ProgressBar::hidden();
-        };
-        let bar = multi.insert_before(&self.overall, ProgressBar::new(size));
-        bar.set_style(
-            ProgressStyle::with_template(
-                "  {msg:40!} [{bar:20}] {bytes:>10}/{total_bytes:<10} {binary_bytes_per_sec:>12} ETA {eta}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-        );
-        bar.set_message(label.to_owned());
-        bar
-    }
-
-    /// The body of one attempt, moving the file's bar and the overall bar as it is sent.
-    fn body(&self, bytes: &Bytes, bar: &ProgressBar, sent: &Arc<AtomicU64>) -> reqwest::Body {
-        let (bar, overall, sent) = (bar.clone(), self.overall.clone(), Arc::clone(sent));
-        let chunks: Vec<Bytes> = (0..bytes.len())
-            .step_by(UPLOAD_CHUNK)
-            .map(|start| bytes.slice(start..(start + UPLOAD_CHUNK).min(bytes.len())))
-            .collect();
-        reqwest::Body::wrap_stream(stream::iter(chunks).map(move |chunk| {
-            let n = chunk.len() as u64;
-            bar.inc(n);
-            overall.inc(n);
-            sent.fetch_add(n, Ordering::Relaxed);
-            Ok::<_, std::io::Error>(chunk)
-        }))
-    }
-
-    /// Takes back the bytes of an attempt that did not succeed.
-    fn unsend(&self, bytes: u64) {
-        self.overall
-            .set_position(self.overall.position().saturating_sub(bytes));
-    }
-
-    /// One document settled; `skipped_bytes` are counted as done without being sent.
-    fn document_done(&self, skipped_bytes: u64) {
-        let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
-        self.overall.inc(skipped_bytes);
-        self.overall
-            .set_message(format!("{done}/{} documents", self.total_docs));
-    }
-
-    fn finish(&self) {
-        self.overall.finish_and_clear();
-    }
 }
 
 #[cfg(test)]

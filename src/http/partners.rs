@@ -136,7 +136,7 @@ impl ClosedSets for CaseCorrection {
         (status = 413, description = "request-too-large", body = super::problem::Problem),
         (status = 415, description = "unsupported-media-type: not application/json", body = super::problem::Problem),
         (status = 409, description = "conflict: a create with this key is in progress (Retry-After)", body = super::problem::Problem),
-        (status = 422, description = "invalid-field, idempotency-conflict", body = super::problem::Problem),
+        (status = 422, description = "invalid-field, idempotency-conflict (`case_id`: the case this key created; PATCH corrects its contact details)", body = super::problem::Problem),
         (status = 429, description = "rate-limited (Retry-After): requests per key or cases per day", body = super::problem::Problem),
     )
 )]

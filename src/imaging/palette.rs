@@ -176,7 +176,8 @@ impl Expander<'_> {
             if self.visited > MAX_SEGMENTS_VISITED {
                 return Err(bad("too many segments"));
             }
-            let length = usize::from(self.data[pos + 1]);
+            let count16 = self.data[pos + 1];
+            let length = usize::from(count16);
             match self.data[pos] {
                 0 => {
                     self.room_for(length)?;
@@ -190,9 +191,9 @@ impl Expander<'_> {
                         .ok_or_else(|| bad("a linear segment has no segment before it"))?;
                     self.room_for(length)?;
                     let (y0, y1) = (f64::from(y0), f64::from(self.data[pos + 2]));
-                    let n = length as f64;
-                    self.out.extend((1..=length).map(|i| {
-                        let y = y0 + (y1 - y0) * (i as f64) / n;
+                    let n = f64::from(count16);
+                    self.out.extend((1..=count16).map(|i| {
+                        let y = y0 + (y1 - y0) * f64::from(i) / n;
                         // Between y0 and y1, both u16: the cast cannot truncate.
                         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
                         let v = y.round() as u16;
@@ -228,7 +229,10 @@ impl Expander<'_> {
     fn target(&self, pos: usize) -> Result<usize, ImagingError> {
         let o = &self.data[pos + 2..pos + 2 + self.offset_len];
         let offset = if self.offset_len == 4 {
-            u32::from_le_bytes([o[0] as u8, o[1] as u8, o[2] as u8, o[3] as u8])
+            // Four bytes (each element holds one), least significant first.
+            o.iter()
+                .rev()
+                .fold(0u32, |acc, &b| (acc << 8) | u32::from(b & 0xFF))
         } else {
             u32::from(o[0]) | (u32::from(o[1]) << 16)
         };

@@ -23,13 +23,16 @@ use crate::domain::{
 use crate::services::submit::field_context;
 use crate::services::{ServiceError, Services};
 
-/// A present field, `null` included (`Some(None)`), as against an absent one (`None`).
+/// A present field, `null` included (`Some(None)`), as against an absent one (`None`): a merge
+/// patch has all three.
+#[allow(clippy::option_option)]
 fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
     Option::<String>::deserialize(d).map(Some)
 }
 
 /// A correction: each field present is set (`null` removes an optional one); absent ones keep
 /// their value.
+#[allow(clippy::option_option)] // absent, `null`, or a value: a merge patch has all three
 #[derive(Clone, Debug, Default, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CaseCorrection {
@@ -116,7 +119,7 @@ pub struct CorrectedCase {
 
 /// The correctable details in clear.
 #[derive(Clone, Debug, PartialEq, Eq)]
-struct Contact {
+struct Details {
     email: String,
     phone: Option<String>,
     contact_preference: ContactPreference,
@@ -125,7 +128,7 @@ struct Contact {
 
 /// The whole case in clear (for the comparisons and the request hash).
 struct Current {
-    contact: Contact,
+    contact: Details,
     full_name: String,
     condition: String,
     external_reference: Option<String>,
@@ -143,7 +146,7 @@ fn read_current(owned: &OwnedCase) -> Result<Current, ServiceError> {
         .transpose()?
         .unwrap_or_default();
     Ok(Current {
-        contact: Contact {
+        contact: Details {
             email: open("email", &owned.case.email_enc)?,
             phone: owned
                 .case
@@ -204,7 +207,7 @@ fn check_unchanged(
 }
 
 /// The details after the patch, by the rules of a new case.
-fn merge(patch: &CaseCorrection, now: &Contact) -> Result<Contact, ServiceError> {
+fn merge(patch: &CaseCorrection, now: &Details) -> Result<Details, ServiceError> {
     let email = match &patch.email {
         None => now.email.clone(),
         Some(raw) => patient::email(raw.as_deref())?.as_str().to_owned(),
@@ -223,7 +226,7 @@ fn merge(patch: &CaseCorrection, now: &Contact) -> Result<Contact, ServiceError>
         Some(raw) => patient::sponsor_reference(raw.as_deref())?
             .ok_or_else(|| invalid("sponsor_reference", "required"))?,
     };
-    Ok(Contact {
+    Ok(Details {
         email,
         phone,
         contact_preference,
@@ -232,7 +235,7 @@ fn merge(patch: &CaseCorrection, now: &Contact) -> Result<Contact, ServiceError>
 }
 
 /// The names of the fields that differ.
-fn changed(before: &Contact, after: &Contact) -> Vec<String> {
+fn changed(before: &Details, after: &Details) -> Vec<String> {
     [
         ("email", before.email != after.email),
         ("phone", before.phone != after.phone),
@@ -353,8 +356,8 @@ pub async fn correct_case(
 mod tests {
     use super::*;
 
-    fn contact() -> Contact {
-        Contact {
+    fn contact() -> Details {
+        Details {
             email: "a@example.org".into(),
             phone: Some("+44 20 7946 0958".into()),
             contact_preference: ContactPreference::Phone,
