@@ -954,13 +954,22 @@ async fn a_correction_follows_the_rules_of_a_new_case_and_changes_nothing_when_r
         .await;
         assert_eq!(problem["field"], field, "{body}");
     }
-    // A field no case has is refused too.
-    let unknown = patch_case(&app, &key, &case, &json!({"documents": []})).await;
-    assert!(
-        [400, 422].contains(&unknown.status().as_u16()),
-        "{}",
-        unknown.status()
-    );
+    // A field no case has is refused too, naming it.
+    let unknown = assert_problem(
+        patch_case(&app, &key, &case, &json!({"documents": []})).await,
+        422,
+        "invalid-field",
+    )
+    .await;
+    assert_eq!(unknown["field"], "documents");
+    let closed = assert_problem(
+        patch_case(&app, &key, &case, &json!({"contact_preference": 7})).await,
+        422,
+        "invalid-field",
+    )
+    .await;
+    assert_eq!(closed["field"], "contact_preference");
+    assert_eq!(closed["allowed"], json!(["email", "phone"]));
     assert_eq!(admin_view(&app, &case).await, before);
     assert!(corrections(&audit_trail(&app, &case).await).is_empty());
 }
