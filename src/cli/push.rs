@@ -11,29 +11,37 @@
 //!    documents it holds (skipped here, not sent again), and answers a repeated identical upload
 //!    with the stored document. No local state is kept, so killing the client at any point is safe.
 //!
+//! 4. A manifest entry whose case exists with other details is refused by the server
+//!    (`idempotency-conflict`, naming the case). With `--update` the case's contact details and
+//!    sponsor reference are corrected to the manifest's (`PATCH /api/v1/cases/{id}`), and the fields
+//!    changed are named; other details (name, condition, service) are never changed.
+//!
+//! Each case is shown with its reference (`SMO-…`, what the patient is told) and its case id.
 //! Progress bars (overall and per file, with rate and ETA) on a terminal, plain lines otherwise;
 //! a summary at the end, `--json` for a machine-readable report, and a non-zero exit when anything
 //! failed (1) or the manifest did not pass its check (2).
 
 mod manifest;
+mod progress;
 
 use std::collections::HashMap;
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::{StreamExt, stream};
-use indicatif::{HumanBytes, MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::HumanBytes;
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
 use ring::rand::{SecureRandom, SystemRandom};
 use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::Semaphore;
+
+use progress::Progress;
 
 pub use manifest::{
     Manifest, ManifestCase, ManifestDocument, PlannedCase, PlannedDocument, Problem,
@@ -73,6 +81,10 @@ pub struct PushArgs {
     /// Give up on one request after this many seconds.
     #[arg(long, default_value_t = 300)]
     pub timeout_seconds: u64,
+    /// Correct the contact details and sponsor reference of cases that exist with other ones
+    /// (email, phone, contact preference, sponsor reference), to the manifest's.
+    #[arg(long)]
+    pub update: bool,
 }
 
 /// Why something failed: the server's problem code (or `network-error`) and its words.
@@ -82,6 +94,9 @@ pub struct Failure {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
     pub detail: String,
+    /// The case the problem names (an `idempotency-conflict` names the case the key created).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub case_id: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -101,12 +116,16 @@ pub struct DocumentReport {
 #[derive(Debug, Serialize)]
 pub struct CaseReport {
     pub external_reference: String,
-    /// `created`, `existing` (created by an earlier run), `failed`, or `checked` (dry run).
+    /// `created`, `existing` (created by an earlier run), `updated` (existing, details corrected
+    /// by `--update`), `failed`, or `checked` (dry run).
     pub status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub case_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reference: Option<String>,
+    /// The fields `--update` changed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changed: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<Failure>,
     pub documents: Vec<DocumentReport>,
@@ -117,6 +136,7 @@ pub struct Summary {
     pub cases: usize,
     pub cases_created: usize,
     pub cases_existing: usize,
+    pub cases_updated: usize,
     pub cases_failed: usize,
     pub documents: usize,
     pub documents_uploaded: usize,
@@ -200,6 +220,7 @@ pub async fn run(settings: Settings, args: PushArgs) -> Result<ExitCode, String>
         jobs: usize::from(args.jobs),
         progress: Progress::new(total_docs, total_bytes, args.json),
         uploaded_bytes: AtomicU64::new(0),
+        update: args.update,
     });
     report.cases = stream::iter(cases)
         .map(|case| {
@@ -227,6 +248,7 @@ fn checked_case(case: &PlannedCase) -> CaseReport {
         status: "checked",
         case_id: None,
         reference: None,
+        changed: Vec::new(),
         error: None,
         documents: case
             .documents
@@ -261,6 +283,7 @@ fn summarise(report: &mut Report, started: Instant) {
         match case.status {
             "created" => s.cases_created += 1,
             "existing" => s.cases_existing += 1,
+            "updated" => s.cases_updated += 1,
             "failed" => s.cases_failed += 1,
             _ => {}
         }
@@ -311,13 +334,15 @@ fn finish(report: &Report, json: bool) {
         )
     } else {
         format!(
-            "Pushed {} to {}: {} cases ({} created, {} already there, {} failed); {} documents \
-             ({} uploaded, {} already there, {} failed); {} in {:.1} s ({:.1} documents/s).",
+            "Pushed {} to {}: {} cases ({} created, {} already there, {} updated, {} failed); \
+             {} documents ({} uploaded, {} already there, {} failed); {} in {:.1} s \
+             ({:.1} documents/s).",
             report.manifest,
             report.server,
             s.cases,
             s.cases_created,
             s.cases_existing,
+            s.cases_updated,
             s.cases_failed,
             s.documents,
             s.documents_uploaded,
@@ -328,6 +353,23 @@ fn finish(report: &Report, json: bool) {
             s.documents_per_second
         )
     };
+    // Each case's reference and id, for looking it up later (either names it).
+    let known: Vec<String> = report
+        .cases
+        .iter()
+        .filter_map(|c| {
+            let reference = c.reference.as_deref()?;
+            let id = c.case_id.as_deref()?;
+            Some(format!(
+                "  {}  {reference}  {id}  {}",
+                c.external_reference, c.status
+            ))
+        })
+        .collect();
+    if !known.is_empty() && !report.dry_run {
+        text.push_str("\nCases (external reference, reference, case id):\n");
+        text.push_str(&known.join("\n"));
+    }
     let failures: Vec<String> = report
         .cases
         .iter()
@@ -374,6 +416,28 @@ struct Transfer {
     jobs: usize,
     progress: Progress,
     uploaded_bytes: AtomicU64,
+    /// `--update`: correct the details of cases that exist with other ones.
+    update: bool,
+}
+
+/// How a case of the manifest stands on the server, with the server's answer.
+enum Settled {
+    Created(Value),
+    Existing(Value),
+    /// Existing, and these fields were corrected.
+    Updated(Value, Vec<String>),
+}
+
+/// A manifest case as a correction: its fields, with the optional contact fields it leaves out
+/// sent as `null` (the manifest is the truth: a phone number it no longer has is removed).
+fn correction_body(case: &PlannedCase) -> Value {
+    let mut body = serde_json::to_value(&case.body).unwrap_or_default();
+    if let Some(fields) = body.as_object_mut() {
+        for optional in ["phone", "contact_preference"] {
+            fields.entry(optional).or_insert(Value::Null);
+        }
+    }
+    body
 }
 
 fn jitter_fraction() -> f64 {
@@ -415,6 +479,7 @@ fn network_failure(e: &reqwest::Error) -> Failure {
         code: "network-error".into(),
         status: None,
         detail,
+        case_id: None,
     }
 }
 
@@ -433,6 +498,7 @@ async fn problem(response: reqwest::Response) -> Failure {
         status: Some(status.as_u16()),
         detail: field("detail")
             .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_owned()),
+        case_id: field("case_id"),
     }
 }
 
@@ -491,35 +557,39 @@ impl Transfer {
             status: "failed",
             case_id: None,
             reference: None,
+            changed: Vec::new(),
             error: None,
             documents: Vec::new(),
         };
-        let created = {
+        let settled = {
             let _permit = self.permits.acquire().await.expect("never closed");
-            self.create(&case).await
+            self.settle(&case).await
         };
-        let (case_id, existing) = match created {
-            Ok((body, new)) => {
-                report.status = if new { "created" } else { "existing" };
-                report.reference = body
-                    .get("reference")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned);
-                let id = body
-                    .get("case_id")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned();
+        let (case_id, existing) = match settled {
+            Ok(settled) => {
+                let (body, status, said) = match settled {
+                    Settled::Created(body) => (body, "created", "created".to_owned()),
+                    Settled::Existing(body) => (body, "existing", "already there".to_owned()),
+                    Settled::Updated(body, changed) => {
+                        let said = format!("updated {}", changed.join(", "));
+                        report.changed = changed;
+                        (body, "updated", said)
+                    }
+                };
+                report.status = status;
+                let text = |name: &str| body.get(name).and_then(Value::as_str).map(str::to_owned);
+                report.reference = text("reference");
+                let id = text("case_id").unwrap_or_default();
                 report.case_id = Some(id.clone());
                 self.progress.line(&format!(
-                    "case {}: {} {}",
+                    "case {}: {said}: {} (case id {id})",
                     case.external_reference,
-                    if new { "created" } else { "already there" },
-                    report.reference.as_deref().unwrap_or_default()
+                    report.reference.as_deref().unwrap_or_default(),
                 ));
-                (id, !new)
+                (id, status != "created")
             }
             Err(failure) => {
+                report.case_id.clone_from(&failure.case_id);
                 for doc in &case.documents {
                     self.progress.document_done(doc.size);
                 }
@@ -531,6 +601,7 @@ impl Transfer {
                             code: "case-not-created".into(),
                             status: None,
                             detail: format!("its case was not created: {}", failure.code),
+                            case_id: None,
                         };
                         document_report(d, "failed", None, Some(why))
                     })
@@ -559,6 +630,57 @@ impl Transfer {
             .collect()
             .await;
         report
+    }
+
+    /// Creates the case, or finds the one an earlier run created; with `--update`, corrects the
+    /// details of one that exists with other ones.
+    async fn settle(&self, case: &PlannedCase) -> Result<Settled, Failure> {
+        let failure = match self.create(case).await {
+            Ok((body, true)) => return Ok(Settled::Created(body)),
+            Ok((body, false)) => return Ok(Settled::Existing(body)),
+            Err(failure) => failure,
+        };
+        let Some(case_id) = failure
+            .case_id
+            .clone()
+            .filter(|_| failure.code == "idempotency-conflict")
+        else {
+            return Err(failure);
+        };
+        if !self.update {
+            return Err(Failure {
+                detail: format!(
+                    "the case exists (case id {case_id}) with other details than the manifest's; \
+                     run again with --update to correct its contact details and sponsor reference"
+                ),
+                ..failure
+            });
+        }
+        let url = self.url(&format!("/api/v1/cases/{case_id}"));
+        let body = correction_body(case);
+        let response = self
+            .send(&format!("update {}", case.external_reference), |_| {
+                self.http.patch(&url).bearer_auth(&self.key).json(&body)
+            })
+            .await?;
+        if response.status() != StatusCode::OK {
+            let mut failure = problem(response).await;
+            failure.case_id = Some(case_id);
+            return Err(failure);
+        }
+        let body: Value = response.json().await.map_err(|e| network_failure(&e))?;
+        let changed: Vec<String> = body
+            .get("changed")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c.as_str().map(str::to_owned))
+            .collect();
+        Ok(if changed.is_empty() {
+            Settled::Existing(body)
+        } else {
+            Settled::Updated(body, changed)
+        })
     }
 
     /// Creates the case (or finds the one an earlier run created): `(body, created now)`.
@@ -630,6 +752,7 @@ impl Transfer {
                 code: "conflict".into(),
                 status: None,
                 detail: "the server holds different bytes under this document id (the file changed since it was sent)".into(),
+                case_id: None,
             };
             self.progress
                 .line(&format!("FAILED {label}: {}", failure.detail));
@@ -672,6 +795,7 @@ impl Transfer {
             code: "file-unreadable".into(),
             status: None,
             detail: format!("cannot read {}: {e}", doc.file.display()),
+            case_id: None,
         })?);
         let sha256 = hex::encode(ring::digest::digest(&ring::digest::SHA256, &bytes));
         if sha256 != doc.sha256 {
@@ -679,6 +803,7 @@ impl Transfer {
                 code: "file-changed".into(),
                 status: None,
                 detail: "the file changed after the manifest was checked".into(),
+                case_id: None,
             });
         }
         let url = self.url(&format!(
@@ -737,112 +862,6 @@ fn percent_encode(name: &str) -> String {
         }
     }
     out
-}
-
-// ---- progress ---------------------------------------------------------------------------------
-
-/// Bars on a terminal; plain lines (one per event) when output goes to a file or a pipe.
-struct Progress {
-    multi: Option<MultiProgress>,
-    overall: ProgressBar,
-    total_docs: usize,
-    done: AtomicUsize,
-    to_stderr: bool,
-}
-
-impl Progress {
-    fn new(total_docs: usize, total_bytes: u64, json: bool) -> Self {
-        let terminal = std::io::stdout().is_terminal() && std::io::stderr().is_terminal();
-        let (multi, overall) = if terminal {
-            let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
-            let overall = multi.add(ProgressBar::new(total_bytes));
-            overall.set_style(
-                ProgressStyle::with_template(
-                    "{msg:>20} [{wide_bar}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}",
-                )
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
-            );
-            overall.set_message(format!("0/{total_docs} documents"));
-            overall.enable_steady_tick(Duration::from_millis(200));
-            (Some(multi), overall)
-        } else {
-            (None, ProgressBar::hidden())
-        };
-        Self {
-            multi,
-            overall,
-            total_docs,
-            done: AtomicUsize::new(0),
-            to_stderr: json,
-        }
-    }
-
-    fn line(&self, text: &str) {
-        let numbered = format!(
-            "[{:>w$}/{}] {text}",
-            self.done.load(Ordering::Relaxed),
-            self.total_docs,
-            w = self.total_docs.to_string().len()
-        );
-        match &self.multi {
-            Some(multi) => {
-                let _ = multi.println(numbered);
-            }
-            None if self.to_stderr => eprintln!("{numbered}"),
-            None => println!("{numbered}"),
-        }
-    }
-
-    fn file_bar(&self, label: &str, size: u64) -> ProgressBar {
-        let Some(multi) = &self.multi else {
-            return ProgressBar::hidden();
-        };
-        let bar = multi.insert_before(&self.overall, ProgressBar::new(size));
-        bar.set_style(
-            ProgressStyle::with_template(
-                "  {msg:40!} [{bar:20}] {bytes:>10}/{total_bytes:<10} {binary_bytes_per_sec:>12} ETA {eta}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-        );
-        bar.set_message(label.to_owned());
-        bar
-    }
-
-    /// The body of one attempt, moving the file's bar and the overall bar as it is sent.
-    fn body(&self, bytes: &Bytes, bar: &ProgressBar, sent: &Arc<AtomicU64>) -> reqwest::Body {
-        let (bar, overall, sent) = (bar.clone(), self.overall.clone(), Arc::clone(sent));
-        let chunks: Vec<Bytes> = (0..bytes.len())
-            .step_by(UPLOAD_CHUNK)
-            .map(|start| bytes.slice(start..(start + UPLOAD_CHUNK).min(bytes.len())))
-            .collect();
-        reqwest::Body::wrap_stream(stream::iter(chunks).map(move |chunk| {
-            let n = chunk.len() as u64;
-            bar.inc(n);
-            overall.inc(n);
-            sent.fetch_add(n, Ordering::Relaxed);
-            Ok::<_, std::io::Error>(chunk)
-        }))
-    }
-
-    /// Takes back the bytes of an attempt that did not succeed.
-    fn unsend(&self, bytes: u64) {
-        self.overall
-            .set_position(self.overall.position().saturating_sub(bytes));
-    }
-
-    /// One document settled; `skipped_bytes` are counted as done without being sent.
-    fn document_done(&self, skipped_bytes: u64) {
-        let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
-        self.overall.inc(skipped_bytes);
-        self.overall
-            .set_message(format!("{done}/{} documents", self.total_docs));
-    }
-
-    fn finish(&self) {
-        self.overall.finish_and_clear();
-    }
 }
 
 #[cfg(test)]

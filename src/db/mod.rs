@@ -32,12 +32,13 @@ macro_rules! append_in_tx {
             link_id: event.link_id.clone(),
             client: event.client.clone(),
             outcome: event.outcome.as_str().to_owned(),
+            detail: event.detail.clone(),
             hash: Vec::new(),
         };
         record.hash = chain_hash(&previous, &record);
         sqlx::query(
-            "INSERT INTO audit_events (seq, at, actor, action, case_id, document_id, link_id, client, outcome, hash) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            "INSERT INTO audit_events (seq, at, actor, action, case_id, document_id, link_id, client, outcome, hash, detail) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(record.seq)
         .bind(&record.at)
@@ -49,6 +50,7 @@ macro_rules! append_in_tx {
         .bind(&record.client)
         .bind(&record.outcome)
         .bind(&record.hash)
+        .bind(&record.detail)
         .execute(&mut *$tx)
         .await?;
         sqlx::query("UPDATE audit_head SET last_hash = $1 WHERE id = 1")
@@ -117,8 +119,8 @@ mod repository;
 
 pub use links::{LinkRepository, PasscodeAttempt};
 pub use partners::{
-    DocumentClaim, DocumentClaimRequest, IdempotencyClaim, IdempotencyRef, PartnerCaseRecord,
-    PartnerKeyRecord, PartnerRepository,
+    CaseCorrectionWrite, DocumentClaim, DocumentClaimRequest, IdempotencyClaim, IdempotencyRef,
+    PartnerCaseRecord, PartnerKeyRecord, PartnerRepository, SealedContact,
 };
 pub use records::{CaseRecord, CaseSummary, DocumentRecord, LinkRecord};
 pub use repository::SqlRepository;

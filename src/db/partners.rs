@@ -16,7 +16,10 @@ use super::DbError;
 use super::records::CaseRecord;
 use super::repository::{Pool, SqlRepository, parse_time, parse_with};
 use crate::domain::audit::{AuditRecord, chain_hash, timestamp_text};
-use crate::domain::{AuditEvent, CaseId, DocumentCategory, DocumentId, Sponsor};
+use crate::domain::{
+    AuditEvent, CaseId, CaseStatus, ContactPreference, DocumentCategory, DocumentId, Reference,
+    Sponsor,
+};
 
 /// A partner API key as stored (the key itself is never stored, only its SHA-256).
 #[derive(Clone, Debug)]
@@ -100,6 +103,27 @@ pub enum DocumentClaim {
     TooManyImages,
 }
 
+/// The details a partner may correct, as stored (sealed under the case key).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SealedContact {
+    pub email_enc: Vec<u8>,
+    pub phone_enc: Option<Vec<u8>>,
+    pub contact_preference: ContactPreference,
+    pub sponsor_reference_enc: Option<Vec<u8>>,
+}
+
+/// A correction, written only if the case still has the status and details it was read with.
+#[derive(Clone, Debug)]
+pub struct CaseCorrectionWrite<'a> {
+    pub case_id: CaseId,
+    pub status: CaseStatus,
+    pub before: &'a SealedContact,
+    pub after: &'a SealedContact,
+    /// The request hash of the case as corrected: a create retried with the corrected body is
+    /// then the same case again, not an `idempotency-conflict`.
+    pub request_hash: &'a str,
+}
+
 #[async_trait]
 pub trait PartnerRepository: Send + Sync {
     /// `Duplicate` when the name is taken.
@@ -178,6 +202,17 @@ pub trait PartnerRepository: Send + Sync {
 
     /// The case's stored documents by client document id: `(client id, document id)`.
     async fn partner_documents(&self, case: CaseId) -> Result<Vec<(String, DocumentId)>, DbError>;
+
+    /// The case with this reference, if any.
+    async fn case_id_by_reference(&self, reference: &Reference) -> Result<Option<CaseId>, DbError>;
+
+    /// Writes a correction, the create's new request hash and its audit row in one transaction.
+    /// `Ok(false)` (and nothing written) when the case changed since it was read.
+    async fn correct_partner_case(
+        &self,
+        write: &CaseCorrectionWrite<'_>,
+        event: &AuditEvent,
+    ) -> Result<bool, DbError>;
 }
 
 const KEY_COLUMNS: &str = "name, organisation, kind, created_at, revoked_at";
@@ -687,6 +722,60 @@ impl PartnerRepository for SqlRepository {
                     ))
                 })
                 .collect()
+        })
+    }
+
+    async fn case_id_by_reference(&self, reference: &Reference) -> Result<Option<CaseId>, DbError> {
+        with_pool!(self, p => {
+            let row = sqlx::query("SELECT id FROM cases WHERE reference = $1")
+                .bind(reference.as_str())
+                .fetch_optional(p)
+                .await?;
+            row.map(|row| {
+                let id: String = row.try_get("id")?;
+                parse_with(&id, "case id", |s| s.parse().ok())
+            })
+            .transpose()
+        })
+    }
+
+    async fn correct_partner_case(
+        &self,
+        w: &CaseCorrectionWrite<'_>,
+        event: &AuditEvent,
+    ) -> Result<bool, DbError> {
+        with_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            let updated = sqlx::query(
+                "UPDATE cases SET email = $1, phone = $2, contact_preference = $3, sponsor_reference = $4 \
+                 WHERE id = $5 AND status = $6 AND email = $7 AND phone IS NOT DISTINCT FROM $8 \
+                 AND contact_preference = $9 AND sponsor_reference IS NOT DISTINCT FROM $10",
+            )
+            .bind(&w.after.email_enc)
+            .bind(&w.after.phone_enc)
+            .bind(w.after.contact_preference.as_str())
+            .bind(&w.after.sponsor_reference_enc)
+            .bind(w.case_id.to_string())
+            .bind(w.status.as_str())
+            .bind(&w.before.email_enc)
+            .bind(&w.before.phone_enc)
+            .bind(w.before.contact_preference.as_str())
+            .bind(&w.before.sponsor_reference_enc)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if updated != 1 {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+            sqlx::query("UPDATE partner_idempotency SET request_hash = $1 WHERE case_id = $2")
+                .bind(w.request_hash)
+                .bind(w.case_id.to_string())
+                .execute(&mut *tx)
+                .await?;
+            append_in_tx!(tx, event);
+            tx.commit().await?;
+            Ok(true)
         })
     }
 }

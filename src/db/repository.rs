@@ -184,6 +184,7 @@ where
         link_id: row.try_get("link_id")?,
         client: row.try_get("client")?,
         outcome: row.try_get("outcome")?,
+        detail: row.try_get("detail")?,
         hash: row.try_get("hash")?,
     })
 }
@@ -192,7 +193,7 @@ const CASE_COLUMNS: &str = "id, reference, status, service, contact_preference, 
      kek_id, wrapped_key, full_name, email, phone, condition, sponsor_reference";
 const DOCUMENT_COLUMNS: &str = "id, case_id, category, media_type, size, sha256, filename, object_key, created_at, parent_id, dicom_index";
 const AUDIT_COLUMNS: &str =
-    "seq, at, actor, action, case_id, document_id, link_id, client, outcome, hash";
+    "seq, at, actor, action, case_id, document_id, link_id, client, outcome, hash, detail";
 
 #[async_trait]
 impl Repository for SqlRepository {

@@ -49,6 +49,7 @@ pub enum AuditAction {
     DocumentPreviewed,
     CaseViewed,
     LinksListed,
+    CaseCorrected,
 }
 
 impl AuditAction {
@@ -66,6 +67,7 @@ impl AuditAction {
             Self::DocumentPreviewed => "document.previewed",
             Self::CaseViewed => "case.viewed",
             Self::LinksListed => "links.listed",
+            Self::CaseCorrected => "case.corrected",
         }
     }
 }
@@ -111,6 +113,9 @@ pub struct AuditEvent {
     pub link_id: Option<String>,
     pub client: Option<String>,
     pub outcome: AuditOutcome,
+    /// What else the row must say, never personal data: e.g. `fields=email,phone` for a
+    /// correction (the names of the fields changed, not their values).
+    pub detail: Option<String>,
 }
 
 impl AuditEvent {
@@ -129,6 +134,7 @@ impl AuditEvent {
             link_id,
             client: None,
             outcome,
+            detail: None,
         }
     }
 
@@ -155,6 +161,12 @@ impl AuditEvent {
         self.client = client;
         self
     }
+
+    #[must_use]
+    pub fn detail(mut self, detail: String) -> Self {
+        self.detail = Some(detail);
+        self
+    }
 }
 
 /// A stored row, as read back for verification: every field as text, exactly as stored.
@@ -169,6 +181,8 @@ pub struct AuditRecord {
     pub link_id: Option<String>,
     pub client: Option<String>,
     pub outcome: String,
+    /// Absent on most rows (and on every row written before it existed).
+    pub detail: Option<String>,
     pub hash: Vec<u8>,
 }
 
@@ -178,7 +192,8 @@ pub fn timestamp_text(at: DateTime<Utc>) -> String {
 }
 
 /// The canonical bytes hashed for a row: length-prefixed fields in a fixed order, so no choice of
-/// field contents can make two different rows hash alike.
+/// field contents can make two different rows hash alike. `detail` is appended only when present,
+/// so rows without one (every row written before it existed) hash exactly as they always did.
 fn canonical(record: &AuditRecord) -> Vec<u8> {
     let fields: [Option<&str>; 8] = [
         Some(record.at.as_str()),
@@ -202,6 +217,11 @@ fn canonical(record: &AuditRecord) -> Vec<u8> {
                 out.extend_from_slice(text.as_bytes());
             }
         }
+    }
+    if let Some(detail) = &record.detail {
+        out.push(1);
+        out.extend_from_slice(&(detail.len() as u64).to_be_bytes());
+        out.extend_from_slice(detail.as_bytes());
     }
     out
 }
@@ -265,6 +285,7 @@ mod tests {
                     link_id: None,
                     client: Some("127.0.0.1".into()),
                     outcome: "success".into(),
+                    detail: None,
                     hash: vec![],
                 };
                 r.hash = chain_hash(&previous, &r);
@@ -292,6 +313,41 @@ mod tests {
         let mut rows = chain(5);
         rows.remove(1);
         assert_eq!(verify_chain(&rows).unwrap_err().seq, 3);
+    }
+
+    #[test]
+    fn a_detail_is_hashed_and_rows_without_one_hash_as_before() {
+        let rows = chain(3);
+        // The hash of a row without a detail, written out as it was before details existed.
+        let mut v1 = b"consilium-audit-v1".to_vec();
+        v1.extend_from_slice(&1i64.to_be_bytes());
+        for field in [
+            Some(rows[0].at.as_str()),
+            Some("patient"),
+            Some("request.submitted"),
+            Some("c"),
+            None,
+            None,
+            Some("127.0.0.1"),
+            Some("success"),
+        ] {
+            match field {
+                None => v1.push(0),
+                Some(t) => {
+                    v1.push(1);
+                    v1.extend_from_slice(&(t.len() as u64).to_be_bytes());
+                    v1.extend_from_slice(t.as_bytes());
+                }
+            }
+        }
+        let mut ctx = digest::Context::new(&digest::SHA256);
+        ctx.update(&GENESIS_HASH);
+        ctx.update(&v1);
+        assert_eq!(rows[0].hash, ctx.finish().as_ref());
+        // A detail added or edited afterwards breaks the chain at that row.
+        let mut edited = rows.clone();
+        edited[1].detail = Some("fields=email".into());
+        assert_eq!(verify_chain(&edited).unwrap_err().seq, 2);
     }
 
     #[test]

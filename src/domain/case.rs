@@ -83,6 +83,26 @@ wire_enum!(
     }
 );
 
+impl CaseStatus {
+    /// Whether a partner may still correct the case's contact details and sponsor reference:
+    /// until the case is paid or sponsored (`ready`, here `in_review`) and the report clock runs.
+    pub fn partner_may_correct(self) -> bool {
+        match self {
+            Self::Received | Self::Contacted | Self::AwaitingPayment => true,
+            Self::InReview | Self::OpinionDelivered | Self::Closed => false,
+        }
+    }
+
+    /// The statuses in which a partner may correct a case.
+    pub fn partner_correctable() -> Vec<Self> {
+        Self::ALL
+            .iter()
+            .copied()
+            .filter(|s| s.partner_may_correct())
+            .collect()
+    }
+}
+
 wire_enum!(
     /// What a document is to the case.
     DocumentCategory {

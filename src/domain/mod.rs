@@ -5,6 +5,7 @@ pub mod audit;
 pub mod case;
 pub mod deadline;
 pub mod ids;
+pub mod patient;
 pub mod reference;
 
 pub use audit::{AuditAction, AuditActor, AuditEvent, AuditOutcome, GENESIS_HASH};

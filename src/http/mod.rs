@@ -139,6 +139,10 @@ fn routes(cfg: &mut web::ServiceConfig) {
             "/api/v1/cases/{case_id}/documents/{client_document_id}",
             web::put().to(partners::put_document),
         )
+        .route(
+            "/api/v1/cases/{case_id}",
+            web::patch().to(partners::correct_case),
+        )
         .route("/api/v1/cases", web::get().to(admin::list_cases))
         .route("/api/v1/cases/{case_id}", web::get().to(admin::get_case))
         .route(

@@ -27,7 +27,9 @@ struct PartnerKeyAuth;
 
 impl Modify for PartnerKeyAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use crate::services::partners::{CreatedCase, NewCase, PartnerCaseView, PartnerDocument};
+        use crate::services::partners::{
+            CaseCorrection, CorrectedCase, CreatedCase, NewCase, PartnerCaseView, PartnerDocument,
+        };
         fn add<T: utoipa::ToSchema>(components: &mut utoipa::openapi::Components) {
             components
                 .schemas
@@ -47,6 +49,8 @@ impl Modify for PartnerKeyAuth {
         add::<CreatedCase>(components);
         add::<PartnerDocument>(components);
         add::<PartnerCaseView>(components);
+        add::<CaseCorrection>(components);
+        add::<CorrectedCase>(components);
     }
 }
 
@@ -67,6 +71,7 @@ impl Modify for PartnerKeyAuth {
         ops::metrics,
         partners::create_case,
         partners::put_document,
+        partners::correct_case,
     ),
     components(schemas(
         problem::Problem, Receipt, StoredDocument, CaseList, CaseListItem, CaseView, DocumentView,

@@ -17,7 +17,8 @@ use crate::domain::{
     AuditAction, AuditActor, AuditEvent, AuditOutcome, CaseId, ContactPreference, ServiceTier,
 };
 use crate::services::partners::{
-    self, CreatedCase, DocumentUpload, KEY_PREFIX, NewCase, PartnerDocument, PartnerIdentity,
+    self, CaseCorrection, CorrectedCase, CreatedCase, DocumentUpload, KEY_PREFIX, NewCase,
+    PartnerDocument, PartnerIdentity,
 };
 use crate::services::{ServiceError, Services};
 
@@ -114,8 +115,10 @@ impl ClosedSets for NewCase {
     }
 }
 
-fn case_id(raw: &str) -> Result<CaseId, ServiceError> {
-    raw.parse().map_err(|_| ServiceError::NotFound)
+impl ClosedSets for CaseCorrection {
+    fn allowed(field: &str) -> Option<&'static [&'static str]> {
+        NewCase::allowed(field)
+    }
 }
 
 #[utoipa::path(
@@ -133,7 +136,7 @@ fn case_id(raw: &str) -> Result<CaseId, ServiceError> {
         (status = 413, description = "request-too-large", body = super::problem::Problem),
         (status = 415, description = "unsupported-media-type: not application/json", body = super::problem::Problem),
         (status = 409, description = "conflict: a create with this key is in progress (Retry-After)", body = super::problem::Problem),
-        (status = 422, description = "invalid-field, idempotency-conflict", body = super::problem::Problem),
+        (status = 422, description = "invalid-field, idempotency-conflict (`case_id`: the case this key created; PATCH corrects its contact details)", body = super::problem::Problem),
         (status = 429, description = "rate-limited (Retry-After): requests per key or cases per day", body = super::problem::Problem),
     )
 )]
@@ -217,7 +220,7 @@ fn percent_decode(raw: &str) -> Result<String, ServiceError> {
     path = "/api/v1/cases/{case_id}/documents/{client_document_id}",
     tag = "partners",
     params(
-        ("case_id" = String, Path, description = "Case id"),
+        ("case_id" = String, Path, description = "The case id, or its reference (`SMO-…`)"),
         ("client_document_id" = String, Path, description = "The partner's own id for the document: 1-128 of letters, digits, . _ - :"),
         ("X-Filename" = String, Header, description = "The file name (percent-encoded UTF-8); its extension decides the rules"),
         ("X-Category" = String, Header, description = "report, image or guarantee_letter"),
@@ -247,7 +250,7 @@ pub async fn put_document(
     services: web::Data<Services>,
 ) -> Result<HttpResponse, ApiError> {
     let (case_raw, client_document_id) = path.into_inner();
-    let case = case_id(&case_raw)?;
+    let case = partners::resolve_case(&services, &case_raw).await?;
     let client = super::client_address(&req);
     // Another organisation's case is refused before anything else is looked at.
     partners::authorize_case(&services, &partner.0, case, client.clone()).await?;
@@ -328,15 +331,52 @@ pub async fn put_document(
 
 /// `GET /api/v1/cases/{case_id}` with a partner key: the partner's own case, its status and its
 /// documents by client document id (`PartnerCaseView`). Routed here by `has_partner_key`.
+/// `{case_id}` is the case id or its reference.
 pub async fn get_case(
     req: HttpRequest,
     partner: Partner,
     path: web::Path<String>,
     services: web::Data<Services>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = case_id(&path)?;
+    let id = partners::resolve_case(&services, &path).await?;
     let view = partners::get_case(&services, &partner.0, id, super::client_address(&req)).await?;
     Ok(HttpResponse::Ok().json(view))
+}
+
+#[utoipa::path(
+    patch,
+    path = "/api/v1/cases/{case_id}",
+    tag = "partners",
+    params(("case_id" = String, Path, description = "The case id, or its reference (`SMO-…`)")),
+    request_body(content = CaseCorrection, content_type = "application/json", description = "A JSON merge patch (RFC 7396) of the details a partner may correct: `email`, `phone`, `contact_preference`, `sponsor_reference` (absent: unchanged; `null`: removed, or the default). The other fields of a new case may be sent only with the case's own values. The rules are those of a new case."),
+    security(("partner_key" = [])),
+    responses(
+        (status = 200, description = "Corrected (`changed` names the fields changed; empty when nothing differed)", body = CorrectedCase),
+        (status = 401, description = "unauthorized", body = super::problem::Problem),
+        (status = 403, description = "forbidden: another organisation's case", body = super::problem::Problem),
+        (status = 404, description = "not-found", body = super::problem::Problem),
+        (status = 409, description = "invalid-transition: the case is past correction (`case_status`: its status; `allowed`: the statuses in which a correction is accepted)", body = super::problem::Problem),
+        (status = 422, description = "invalid-field (`field`)", body = super::problem::Problem),
+        (status = 429, description = "rate-limited", body = super::problem::Problem),
+    )
+)]
+pub async fn correct_case(
+    req: HttpRequest,
+    partner: Partner,
+    path: web::Path<String>,
+    body: Json<CaseCorrection>,
+    services: web::Data<Services>,
+) -> Result<HttpResponse, ApiError> {
+    let id = partners::resolve_case(&services, &path).await?;
+    let corrected = partners::correct_case(
+        &services,
+        &partner.0,
+        id,
+        &body,
+        super::client_address(&req),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(corrected))
 }
 
 #[cfg(test)]

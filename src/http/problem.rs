@@ -189,6 +189,12 @@ pub const PROBLEMS: &[ProblemKind] = &[
         title: "Temporarily unavailable",
         explanation: "The service is busy or briefly unavailable. Please try again in a few moments.",
     },
+    ProblemKind {
+        code: "invalid-transition",
+        status: 409,
+        title: "Not possible at this stage",
+        explanation: "The case has moved past the stage where this can be done.",
+    },
 ];
 
 pub fn kind(code: &str) -> Option<&'static ProblemKind> {
@@ -261,7 +267,8 @@ impl ApiError {
             E::LinkExpired => "link-expired",
             E::LinkRevoked { .. } => "link-revoked",
             E::LinkUsedUp => "link-used-up",
-            E::IdempotencyConflict => "idempotency-conflict",
+            E::IdempotencyConflict { .. } => "idempotency-conflict",
+            E::InvalidTransition { .. } => "invalid-transition",
             E::Conflict { .. } => "conflict",
             E::ChecksumMismatch { .. } => "checksum-mismatch",
             E::Internal(_) => "internal-error",
@@ -299,7 +306,9 @@ impl ApiError {
             E::LinkExpired => "This link has expired. Ask the sender for a new link.".to_owned(),
             E::LinkUsedUp => "This link has been opened as many times as it allows. Ask the sender for a new link.".to_owned(),
             E::Forbidden => "You are not allowed to do this.".to_owned(),
-            E::IdempotencyConflict => "This Idempotency-Key was used before with a different request body.".to_owned(),
+            E::IdempotencyConflict { case_id: Some(_) } => "This Idempotency-Key created a case from a different request body (`case_id`); a partner corrects a case's contact details and sponsor reference with PATCH /api/v1/cases/{id}.".to_owned(),
+            E::IdempotencyConflict { case_id: None } => "This Idempotency-Key was used before with a different request body.".to_owned(),
+            E::InvalidTransition { status, .. } => format!("The case is `{status}`, which does not allow this."),
             E::Conflict { reason, .. } => format!("Conflict: {reason}."),
             E::ChecksumMismatch { filename, .. } => format!("`{filename}`: the bytes received do not match the declared X-Content-SHA256; nothing was stored."),
             other => other.to_string(),
@@ -367,6 +376,14 @@ impl ApiError {
                 ext("sha256", json!(actual));
             }
             E::NotPreviewable { reason } => ext("reason", json!(reason)),
+            E::IdempotencyConflict {
+                case_id: Some(case_id),
+            } => ext("case_id", json!(case_id)),
+            E::InvalidTransition { status, allowed } => {
+                // `status` is RFC 9457's (the HTTP status); the case's is `case_status`.
+                ext("case_status", json!(status));
+                ext("allowed", json!(allowed));
+            }
             E::TooManyFiles { field, limit } => {
                 ext("field", json!(field));
                 ext("limit", json!(limit));

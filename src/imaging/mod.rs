@@ -20,6 +20,7 @@ mod dicom_meta;
 mod jpeg12;
 #[doc(hidden)] // public for tests/corpus.rs, which compares decoded samples with twin files
 pub mod jpegls;
+mod palette;
 mod photo;
 mod render;
 mod rle;

@@ -2,7 +2,7 @@
 
 use std::borrow::Cow;
 
-use dicom_core::value::{PrimitiveValue, Value};
+use dicom_core::value::PrimitiveValue;
 use dicom_core::{DicomValue, Tag};
 use dicom_dictionary_std::tags;
 use dicom_encoding::TransferSyntaxIndex;
@@ -16,7 +16,7 @@ use super::dicom_meta::{self, float, int, text};
 use super::scan;
 use super::window::{check_window, voi_linear};
 use super::{ImagingError, Limits, RenderRequest, Rendered, encode_output, error_chain, no_panic};
-use super::{jpeg12, rle};
+use super::{jpeg12, palette, rle};
 
 const JPEG_LS_LOSSLESS: &str = "1.2.840.10008.1.2.4.80";
 const JPEG_LS_NEAR_LOSSLESS: &str = "1.2.840.10008.1.2.4.81";
@@ -301,7 +301,7 @@ fn render_frame(
 }
 
 /// Bytes of a primitive value in little-endian order (dicom-parser hands back OW as u16 values).
-fn le_bytes(p: &PrimitiveValue) -> Cow<'_, [u8]> {
+pub(super) fn le_bytes(p: &PrimitiveValue) -> Cow<'_, [u8]> {
     match p {
         PrimitiveValue::U8(v) => Cow::Borrowed(&v[..]),
         PrimitiveValue::U16(v) => Cow::Owned(v.iter().flat_map(|x| x.to_le_bytes()).collect()),
@@ -787,55 +787,34 @@ fn palette(
     pixels: usize,
     signed: bool,
 ) -> Result<Vec<u8>, ImagingError> {
-    let channel = |desc: Tag, data: Tag| -> Result<(Vec<u16>, i64, u16), ImagingError> {
-        let d = obj
-            .get(desc)
-            .and_then(|e| e.value().to_multi_int::<i64>().ok())
-            .filter(|d| d.len() == 3)
-            .ok_or_else(|| ImagingError::malformed("palette LUT descriptor is missing"))?;
-        let entries = match d[0] & 0xFFFF {
-            0 => 65536,
-            n => usize::try_from(n).unwrap_or(65536),
-        };
-        let first = if signed {
-            i64::from(i16::from_le_bytes(
-                u16::try_from(d[1] & 0xFFFF).unwrap_or(0).to_le_bytes(),
-            ))
-        } else {
-            d[1] & 0xFFFF
-        };
-        let bits = u16::try_from(d[2] & 0xFFFF).unwrap_or(16);
-        let Some(Value::Primitive(p)) = obj.get(data).map(dicom_core::DataElement::value) else {
-            return Err(ImagingError::not_previewable(
-                "palette colour without LUT data (segmented palettes are not supported)",
-            ));
-        };
-        let raw = le_bytes(p);
-        let table: Vec<u16> = if bits <= 8 && raw.len() == entries {
-            raw.iter().map(|&b| u16::from(b)).collect()
-        } else {
-            raw.chunks_exact(2)
-                .take(entries)
-                .map(|c| u16::from_le_bytes([c[0], c[1]]))
-                .collect()
-        };
-        if table.is_empty() {
-            return Err(ImagingError::malformed("palette LUT data is empty"));
-        }
-        Ok((table, first, bits))
+    let channel = |descriptor: Tag, data: Tag, segmented: Tag| {
+        palette::channel(
+            obj,
+            &palette::ChannelTags {
+                descriptor,
+                data,
+                segmented,
+            },
+            signed,
+        )
     };
-    let (r, first, bits) = channel(
+    let red = channel(
         tags::RED_PALETTE_COLOR_LOOKUP_TABLE_DESCRIPTOR,
         tags::RED_PALETTE_COLOR_LOOKUP_TABLE_DATA,
+        tags::SEGMENTED_RED_PALETTE_COLOR_LOOKUP_TABLE_DATA,
     )?;
-    let (g, _, _) = channel(
+    let green = channel(
         tags::GREEN_PALETTE_COLOR_LOOKUP_TABLE_DESCRIPTOR,
         tags::GREEN_PALETTE_COLOR_LOOKUP_TABLE_DATA,
+        tags::SEGMENTED_GREEN_PALETTE_COLOR_LOOKUP_TABLE_DATA,
     )?;
-    let (b, _, _) = channel(
+    let blue = channel(
         tags::BLUE_PALETTE_COLOR_LOOKUP_TABLE_DESCRIPTOR,
         tags::BLUE_PALETTE_COLOR_LOOKUP_TABLE_DATA,
+        tags::SEGMENTED_BLUE_PALETTE_COLOR_LOOKUP_TABLE_DATA,
     )?;
+    let (first, bits) = (red.first, red.bits);
+    let (r, g, b) = (red.table, green.table, blue.table);
     // 16-bit tables hold 16-bit intensities, except where writers put 8-bit values in them.
     let max = r.iter().chain(&g).chain(&b).copied().max().unwrap_or(0);
     let shift = if bits > 8 && max > 255 { 8 } else { 0 };

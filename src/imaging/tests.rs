@@ -431,6 +431,125 @@ fn palette_color_through_the_lut() {
     assert_eq!(rgb_at(&r, 1, 1), [255, 0, 128]);
 }
 
+/// A PALETTE COLOR object whose three tables are segmented (0028,1221-1223).
+fn segmented_palette(
+    fx: Fx,
+    descriptor: [u16; 3],
+    red: PrimitiveValue,
+    green: PrimitiveValue,
+    blue: PrimitiveValue,
+) -> Vec<u8> {
+    let mut fx = fx;
+    fx.photometric = "PALETTE COLOR";
+    let descriptor = || PrimitiveValue::U16(descriptor.as_slice().into());
+    fx.with(
+        tags::RED_PALETTE_COLOR_LOOKUP_TABLE_DESCRIPTOR,
+        VR::US,
+        descriptor(),
+    )
+    .with(
+        tags::GREEN_PALETTE_COLOR_LOOKUP_TABLE_DESCRIPTOR,
+        VR::US,
+        descriptor(),
+    )
+    .with(
+        tags::BLUE_PALETTE_COLOR_LOOKUP_TABLE_DESCRIPTOR,
+        VR::US,
+        descriptor(),
+    )
+    .with(
+        tags::SEGMENTED_RED_PALETTE_COLOR_LOOKUP_TABLE_DATA,
+        VR::OW,
+        red,
+    )
+    .with(
+        tags::SEGMENTED_GREEN_PALETTE_COLOR_LOOKUP_TABLE_DATA,
+        VR::OW,
+        green,
+    )
+    .with(
+        tags::SEGMENTED_BLUE_PALETTE_COLOR_LOOKUP_TABLE_DATA,
+        VR::OW,
+        blue,
+    )
+    .file(EXPLICIT_LE)
+}
+
+/// A 16-bit palette-colour image as ultrasound scanners write it: 65,536 entries (descriptor 0),
+/// each table made of discrete, linear and (blue) indirect segments.
+fn ultrasound_palette16(blue: Vec<u16>) -> Vec<u8> {
+    let fx = Fx::mono16(2, 3, vec![0, 16384, 32767, 32768, 49152, 65535]);
+    segmented_palette(
+        fx,
+        [0, 0, 16],
+        // red = i: 0, then a line over 65,535 entries up to 65,535.
+        PrimitiveValue::U16([0, 1, 0, 1, 65535, 65535].as_slice().into()),
+        // green = 65,535 − i.
+        PrimitiveValue::U16([0, 1, 65535, 1, 65535, 0].as_slice().into()),
+        PrimitiveValue::U16(blue.into()),
+    )
+}
+
+#[test]
+fn segmented_16_bit_palettes_expand_discrete_linear_and_indirect_segments() {
+    // blue: 0 then a line to 65,535 over 32,767 entries; then both segments again (indirect,
+    // offset 0): a ramp that repeats from 32,768.
+    let bytes = ultrasound_palette16(vec![0, 1, 0, 1, 32767, 65535, 2, 2, 0, 0]);
+    let r = render_dicom(&bytes, &req(None, Preset::Auto), &limits()).unwrap();
+    // (red, green, blue) = (i >> 8, (65535 − i) >> 8, ramp(i mod 32768) >> 8).
+    assert_eq!(rgb_at(&r, 0, 0), [0, 255, 0]);
+    assert_eq!(rgb_at(&r, 1, 0), [64, 191, 128]);
+    assert_eq!(rgb_at(&r, 2, 0), [127, 128, 255]);
+    assert_eq!(rgb_at(&r, 0, 1), [128, 127, 0]);
+    assert_eq!(rgb_at(&r, 1, 1), [192, 63, 128]);
+    assert_eq!(rgb_at(&r, 2, 1), [255, 0, 255]);
+}
+
+#[test]
+fn segmented_8_bit_palettes_expand_with_byte_segments() {
+    // 8-bit entries: segments are bytes (and an indirect offset four bytes).
+    let red: Vec<u8> = vec![0, 2, 10, 20, 1, 254, 255, 0];
+    let green: Vec<u8> = vec![0, 1, 0, 1, 255, 255];
+    let mut blue: Vec<u8> = vec![0, 128];
+    blue.extend((0..128u8).map(|i| 255 - 2 * i));
+    blue.extend([2, 1, 0, 0, 0, 0]);
+    let fx = Fx::mono8(2, 3, vec![0, 1, 2, 100, 128, 255]);
+    let bytes = segmented_palette(
+        fx,
+        [256, 0, 8],
+        PrimitiveValue::U8(red.into()),
+        PrimitiveValue::U8(green.into()),
+        PrimitiveValue::U8(blue.into()),
+    );
+    let r = render_dicom(&bytes, &req(None, Preset::Auto), &limits()).unwrap();
+    assert_eq!(rgb_at(&r, 0, 0), [10, 0, 255]);
+    assert_eq!(rgb_at(&r, 1, 0), [20, 1, 253]);
+    assert_eq!(rgb_at(&r, 2, 0), [21, 2, 251]);
+    assert_eq!(rgb_at(&r, 0, 1), [112, 100, 55]);
+    assert_eq!(rgb_at(&r, 1, 1), [138, 128, 255]);
+    assert_eq!(rgb_at(&r, 2, 1), [255, 255, 1]);
+}
+
+#[test]
+fn hostile_segmented_palettes_are_malformed_not_a_panic() {
+    for blue in [
+        vec![0, 9, 1],                       // a discrete segment longer than its data
+        vec![0, 2, 0, 0, 1, 65535, 65535],   // 65,537 entries for a 65,536-entry table
+        vec![0, 1, 0, 2, 1, 3, 0],           // an indirect segment that copies itself
+        vec![0, 1, 0, 2, 1, 0xFFFF, 0x7FFF], // an offset far outside the data
+        vec![1, 100, 7],                     // a linear segment with nothing before it
+    ] {
+        let bytes = ultrasound_palette16(blue.clone());
+        assert!(
+            matches!(
+                render_dicom(&bytes, &req(None, Preset::Auto), &limits()),
+                Err(ImagingError::Malformed { .. })
+            ),
+            "{blue:?}"
+        );
+    }
+}
+
 fn multi_frame_file() -> Vec<u8> {
     // Three 4 × 4 frames with the constant values 10, 100 and 200.
     let values: Vec<u8> = [10u8, 100, 200]

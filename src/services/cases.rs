@@ -175,6 +175,9 @@ pub struct AuditEntry {
     pub link_id: Option<String>,
     pub client: Option<String>,
     pub outcome: String,
+    /// What else the row says (e.g. `fields=email,phone` for `case.corrected`); never personal data.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
     /// Hex SHA-256 chaining this row to the one before it.
     pub hash: String,
 }
@@ -208,6 +211,7 @@ pub async fn audit_trail(services: &Services, id: CaseId) -> Result<AuditTrail, 
             link_id: r.link_id,
             client: r.client,
             outcome: r.outcome,
+            detail: r.detail,
             hash: hex::encode(r.hash),
         })
         .collect();

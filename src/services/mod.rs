@@ -16,7 +16,7 @@ use std::sync::Arc;
 use crate::config::Settings;
 use crate::crypto::{CaseKey, KekId, KeyRing, WrappedCaseKey};
 use crate::db::{DbError, Repository, SqlRepository};
-use crate::domain::{CaseId, WorkingCalendar};
+use crate::domain::{CaseId, CaseStatus, WorkingCalendar};
 use crate::intake::{ArchiveLimits, Policy};
 use crate::storage::{self, BlobStore, StorageError};
 use crate::telemetry::Metrics;
@@ -88,8 +88,15 @@ pub enum ServiceError {
     LinkUsedUp,
     #[error("rate limited")]
     RateLimited { retry_after_seconds: u64 },
+    /// `case_id`: the case the key created, when there is one (the partner's own).
     #[error("idempotency key reused with a different body")]
-    IdempotencyConflict,
+    IdempotencyConflict { case_id: Option<CaseId> },
+    /// The case's status does not allow the action; `allowed` are the statuses that would.
+    #[error("the case's status does not allow this")]
+    InvalidTransition {
+        status: CaseStatus,
+        allowed: Vec<CaseStatus>,
+    },
     /// The same request is still in progress (`retry_after_seconds` set), or a document id already
     /// holds different bytes.
     #[error("conflict: {reason}")]
@@ -112,6 +119,15 @@ pub enum ServiceError {
     },
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+impl From<crate::domain::patient::FieldError> for ServiceError {
+    fn from(e: crate::domain::patient::FieldError) -> Self {
+        Self::InvalidField {
+            field: e.field.to_owned(),
+            message: e.message,
+        }
+    }
 }
 
 impl From<DbError> for ServiceError {

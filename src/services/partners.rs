@@ -27,9 +27,13 @@ use crate::db::{
 };
 use crate::domain::{
     AuditAction, AuditActor, AuditEvent, AuditOutcome, CaseId, CaseStatus, ContactPreference,
-    DocumentCategory, DocumentId, EmailAddress, Reference, ServiceTier, Sponsor,
+    DocumentCategory, DocumentId, Reference, ServiceTier, Sponsor, patient,
 };
 use crate::intake::{Field, Filename};
+
+mod correct;
+
+pub use correct::{CaseCorrection, CorrectedCase, correct_case};
 
 pub const KEY_PREFIX: &str = "csk_";
 
@@ -235,87 +239,39 @@ impl ValidCase {
     }
 }
 
-/// Trimmed text of at most `max` characters with no control characters (newlines if `multiline`).
-fn text(
-    name: &str,
-    raw: Option<&str>,
-    max: usize,
-    multiline: bool,
-) -> Result<Option<String>, ServiceError> {
-    let Some(value) = raw.map(str::trim).filter(|v| !v.is_empty()) else {
-        return Ok(None);
-    };
-    if value.chars().count() > max {
-        return Err(invalid(name, format!("at most {max} characters")));
-    }
-    let bad = |c: char| c.is_control() && !(multiline && matches!(c, '\n' | '\r' | '\t'));
-    if value.chars().any(bad) {
-        return Err(invalid(name, "contains control characters"));
-    }
-    Ok(Some(value.to_owned()))
-}
-
-fn required(name: &str, raw: &str, max: usize, multiline: bool) -> Result<String, ServiceError> {
-    text(name, Some(raw), max, multiline)?.ok_or_else(|| invalid(name, "required"))
-}
-
-fn valid_phone(phone: &str) -> bool {
-    let digits = phone.chars().filter(char::is_ascii_digit).count();
-    (6..=20).contains(&digits)
-        && phone
-            .chars()
-            .all(|c| c.is_ascii_digit() || matches!(c, '+' | ' ' | '-' | '(' | ')' | '.'))
-}
-
 impl NewCase {
-    /// The same rules as a patient's request (no terms: the partner's agreement covers them);
-    /// `default_sponsor` is the organisation's kind. The push client runs this before sending.
+    /// The same rules as a patient's request (`domain::patient`; no terms: the partner's agreement
+    /// covers them); `default_sponsor` is the organisation's kind. The push client runs this
+    /// before sending.
     pub fn validate(&self, default_sponsor: Sponsor) -> Result<ValidCase, ServiceError> {
-        let full_name = required("full_name", &self.full_name, 200, false)?;
-        let email = EmailAddress::parse(&required("email", &self.email, 254, false)?)
-            .ok_or_else(|| invalid("email", "not a valid email address"))?;
-        let contact_preference = match text(
-            "contact_preference",
-            self.contact_preference.as_deref(),
-            20,
+        let full_name = patient::full_name(Some(&self.full_name))?;
+        let email = patient::email(Some(&self.email))?;
+        let contact_preference = patient::contact_preference(self.contact_preference.as_deref())?;
+        let phone = patient::phone(self.phone.as_deref())?;
+        patient::contact(phone.as_deref(), contact_preference)?;
+        let service = ServiceTier::parse(&patient::required(
+            "service",
+            Some(&self.service),
+            40,
             false,
-        )? {
-            None => ContactPreference::Email,
-            Some(raw) => ContactPreference::parse(&raw)
-                .ok_or_else(|| invalid("contact_preference", "must be email or phone"))?,
-        };
-        let phone = text("phone", self.phone.as_deref(), 40, false)?;
-        match &phone {
-            Some(p) if !valid_phone(p) => {
-                return Err(invalid("phone", "not a valid telephone number"));
-            }
-            None if contact_preference == ContactPreference::Phone => {
-                return Err(invalid("phone", "required when contact by phone is chosen"));
-            }
-            _ => {}
-        }
-        let service = ServiceTier::parse(&required("service", &self.service, 40, false)?)
-            .ok_or_else(|| {
-                invalid(
-                    "service",
-                    "must be records_review or records_and_images_review",
-                )
-            })?;
-        let condition = required("condition", &self.condition, 5000, true)?;
-        let sponsor = match text("sponsor", self.sponsor.as_deref(), 20, false)? {
+        )?)
+        .ok_or_else(|| {
+            invalid(
+                "service",
+                "must be records_review or records_and_images_review",
+            )
+        })?;
+        let condition = patient::condition(Some(&self.condition))?;
+        let sponsor = match patient::text("sponsor", self.sponsor.as_deref(), 20, false)? {
             None => default_sponsor,
             Some(raw) => match Sponsor::parse(&raw) {
                 Some(s @ (Sponsor::Embassy | Sponsor::Insurer)) => s,
                 _ => return Err(invalid("sponsor", "must be embassy or insurer")),
             },
         };
-        let sponsor_reference = required("sponsor_reference", &self.sponsor_reference, 200, false)?;
-        let external_reference = text(
-            "external_reference",
-            self.external_reference.as_deref(),
-            200,
-            false,
-        )?;
+        let sponsor_reference = patient::sponsor_reference(Some(&self.sponsor_reference))?
+            .ok_or_else(|| invalid("sponsor_reference", "required"))?;
+        let external_reference = external_reference(self.external_reference.as_deref())?;
         Ok(ValidCase {
             full_name,
             email: email.as_str().to_owned(),
@@ -328,6 +284,11 @@ impl NewCase {
             external_reference,
         })
     }
+}
+
+/// The partner's own reference for a case: optional, at most 200 characters.
+pub(crate) fn external_reference(raw: Option<&str>) -> Result<Option<String>, ServiceError> {
+    Ok(patient::text("external_reference", raw, 200, false)?)
 }
 
 /// What a create answers, the first time (201) and on every retry with the same key (200).
@@ -384,7 +345,9 @@ pub async fn create_case(
                 case_id,
             } => {
                 if held != request_hash {
-                    return Err(ServiceError::IdempotencyConflict);
+                    return Err(ServiceError::IdempotencyConflict {
+                        case_id: Some(case_id),
+                    });
                 }
                 return Ok((created_view(services, case_id).await?, false));
             }
@@ -393,7 +356,7 @@ pub async fn create_case(
                 lease_until,
             } => {
                 if held != request_hash {
-                    return Err(ServiceError::IdempotencyConflict);
+                    return Err(ServiceError::IdempotencyConflict { case_id: None });
                 }
                 return Err(ServiceError::Conflict {
                     reason: "a create with this Idempotency-Key is in progress",
@@ -562,6 +525,21 @@ async fn created_view(services: &Services, id: CaseId) -> Result<CreatedCase, Se
         .await?
         .ok_or_else(|| ServiceError::Internal(format!("idempotent case {id} has no row")))?
         .created()
+}
+
+/// The case a partner names in a path: its id, or its reference as the patient and the partner
+/// were shown it (`SMO-6VT8-8G1H`; any case, and Crockford's O→0, I/L→1). `not-found` for anything
+/// else; whose case it is is checked after.
+pub async fn resolve_case(services: &Services, raw: &str) -> Result<CaseId, ServiceError> {
+    if let Ok(id) = raw.trim().parse::<CaseId>() {
+        return Ok(id);
+    }
+    let reference = Reference::parse(raw).ok_or(ServiceError::NotFound)?;
+    services
+        .repo
+        .case_id_by_reference(&reference)
+        .await?
+        .ok_or(ServiceError::NotFound)
 }
 
 /// The case, if this partner's organisation owns it: `not-found` when there is no such case,

@@ -19,6 +19,7 @@ use crate::db::{CaseRecord, DbError, DocumentRecord};
 use crate::domain::{
     AuditAction, AuditActor, AuditEvent, AuditOutcome, CaseId, CaseStatus, ContactPreference,
     DocumentCategory, DocumentId, EmailAddress, ObjectKey, Reference, ServiceTier, Sponsor,
+    patient,
 };
 use crate::imaging::DicomIndex;
 use crate::intake::{self, Field, Filename, IntakeError, Kind};
@@ -614,79 +615,51 @@ fn invalid(field: &str, message: &str) -> ServiceError {
     }
 }
 
-/// Trimmed text of `min..=max` characters with no control characters (newlines allowed if `multiline`).
+/// A form field, by the patient rules (`domain::patient`).
 fn text(
     fields: &HashMap<String, String>,
-    name: &str,
+    name: &'static str,
     max: usize,
     multiline: bool,
 ) -> Result<Option<String>, ServiceError> {
-    let Some(raw) = fields.get(name) else {
-        return Ok(None);
-    };
-    let value = raw.trim();
-    if value.is_empty() {
-        return Ok(None);
-    }
-    if value.chars().count() > max {
-        return Err(invalid(name, &format!("at most {max} characters")));
-    }
-    let bad_control = |c: char| c.is_control() && !(multiline && matches!(c, '\n' | '\r' | '\t'));
-    if value.chars().any(bad_control) {
-        return Err(invalid(name, "contains control characters"));
-    }
-    Ok(Some(value.to_owned()))
+    Ok(patient::text(
+        name,
+        fields.get(name).map(String::as_str),
+        max,
+        multiline,
+    )?)
 }
 
-fn required(
-    fields: &HashMap<String, String>,
-    name: &str,
-    max: usize,
-    multiline: bool,
-) -> Result<String, ServiceError> {
-    text(fields, name, max, multiline)?.ok_or_else(|| invalid(name, "required"))
-}
-
-fn valid_phone(phone: &str) -> bool {
-    let digits = phone.chars().filter(char::is_ascii_digit).count();
-    (6..=20).contains(&digits)
-        && phone
-            .chars()
-            .all(|c| c.is_ascii_digit() || matches!(c, '+' | ' ' | '-' | '(' | ')' | '.'))
+fn field<'a>(fields: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
+    fields.get(name).map(String::as_str)
 }
 
 impl PatientForm {
     fn parse(fields: &HashMap<String, String>) -> Result<Self, ServiceError> {
-        let full_name = required(fields, "full_name", 200, false)?;
-        let email = EmailAddress::parse(&required(fields, "email", 254, false)?)
-            .ok_or_else(|| invalid("email", "not a valid email address"))?;
-        let contact_preference = match text(fields, "contact_preference", 20, false)? {
-            None => ContactPreference::Email,
-            Some(raw) => ContactPreference::parse(&raw)
-                .ok_or_else(|| invalid("contact_preference", "must be email or phone"))?,
-        };
-        let phone = text(fields, "phone", 40, false)?;
-        if let Some(phone) = &phone {
-            if !valid_phone(phone) {
-                return Err(invalid("phone", "not a valid telephone number"));
-            }
-        } else if contact_preference == ContactPreference::Phone {
-            return Err(invalid("phone", "required when contact by phone is chosen"));
-        }
-        let service =
-            ServiceTier::parse(&required(fields, "service", 40, false)?).ok_or_else(|| {
-                invalid(
-                    "service",
-                    "must be records_review or records_and_images_review",
-                )
-            })?;
-        let condition = required(fields, "condition", 5000, true)?;
+        let full_name = patient::full_name(field(fields, "full_name"))?;
+        let email = patient::email(field(fields, "email"))?;
+        let contact_preference = patient::contact_preference(field(fields, "contact_preference"))?;
+        let phone = patient::phone(field(fields, "phone"))?;
+        patient::contact(phone.as_deref(), contact_preference)?;
+        let service = ServiceTier::parse(&patient::required(
+            "service",
+            field(fields, "service"),
+            40,
+            false,
+        )?)
+        .ok_or_else(|| {
+            invalid(
+                "service",
+                "must be records_review or records_and_images_review",
+            )
+        })?;
+        let condition = patient::condition(field(fields, "condition"))?;
         let sponsor = match text(fields, "sponsor", 20, false)? {
             None => Sponsor::SelfFunded,
             Some(raw) => Sponsor::parse(&raw)
                 .ok_or_else(|| invalid("sponsor", "must be self, embassy or insurer"))?,
         };
-        let sponsor_reference = text(fields, "sponsor_reference", 200, false)?;
+        let sponsor_reference = patient::sponsor_reference(field(fields, "sponsor_reference"))?;
         if sponsor != Sponsor::SelfFunded && sponsor_reference.is_none() {
             return Err(invalid(
                 "sponsor_reference",

@@ -434,3 +434,121 @@ async fn watermarked_previews_carry_the_recipient_and_the_cache_stays_unmarked()
         "one unmarked rendering serves both: {cached:?}"
     );
 }
+
+/// A 16-bit palette-colour ultrasound frame (4 × 1, values 0, 21845, 43690, 65535) whose tables
+/// are segmented, as scanners write them: 65,536 entries; red rises and green falls by linear
+/// segments; blue is a ramp over half the table, copied again by an indirect segment.
+fn segmented_palette_ultrasound() -> Vec<u8> {
+    use dicom_core::{DataElement, PrimitiveValue, VR};
+    use dicom_dictionary_std::{tags, uids};
+    use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
+
+    let sop_instance = "2.25.4242";
+    let us = |v: u16| PrimitiveValue::from(v);
+    let words = |v: &[u16]| PrimitiveValue::U16(v.into());
+    let mut obj = InMemDicomObject::from_element_iter([
+        DataElement::new(
+            tags::SOP_CLASS_UID,
+            VR::UI,
+            PrimitiveValue::from(uids::ULTRASOUND_IMAGE_STORAGE),
+        ),
+        DataElement::new(
+            tags::SOP_INSTANCE_UID,
+            VR::UI,
+            PrimitiveValue::from(sop_instance),
+        ),
+        DataElement::new(
+            tags::STUDY_INSTANCE_UID,
+            VR::UI,
+            PrimitiveValue::from("2.25.4243"),
+        ),
+        DataElement::new(
+            tags::SERIES_INSTANCE_UID,
+            VR::UI,
+            PrimitiveValue::from("2.25.4244"),
+        ),
+        DataElement::new(tags::MODALITY, VR::CS, PrimitiveValue::from("US")),
+        DataElement::new(tags::ROWS, VR::US, us(1)),
+        DataElement::new(tags::COLUMNS, VR::US, us(4)),
+        DataElement::new(tags::SAMPLES_PER_PIXEL, VR::US, us(1)),
+        DataElement::new(tags::BITS_ALLOCATED, VR::US, us(16)),
+        DataElement::new(tags::BITS_STORED, VR::US, us(16)),
+        DataElement::new(tags::HIGH_BIT, VR::US, us(15)),
+        DataElement::new(tags::PIXEL_REPRESENTATION, VR::US, us(0)),
+        DataElement::new(
+            tags::PHOTOMETRIC_INTERPRETATION,
+            VR::CS,
+            PrimitiveValue::from("PALETTE COLOR"),
+        ),
+    ]);
+    for descriptor in [
+        tags::RED_PALETTE_COLOR_LOOKUP_TABLE_DESCRIPTOR,
+        tags::GREEN_PALETTE_COLOR_LOOKUP_TABLE_DESCRIPTOR,
+        tags::BLUE_PALETTE_COLOR_LOOKUP_TABLE_DESCRIPTOR,
+    ] {
+        obj.put(DataElement::new(descriptor, VR::US, words(&[0, 0, 16])));
+    }
+    for (tag, segments) in [
+        (
+            tags::SEGMENTED_RED_PALETTE_COLOR_LOOKUP_TABLE_DATA,
+            vec![0, 1, 0, 1, 65535, 65535],
+        ),
+        (
+            tags::SEGMENTED_GREEN_PALETTE_COLOR_LOOKUP_TABLE_DATA,
+            vec![0, 1, 65535, 1, 65535, 0],
+        ),
+        (
+            tags::SEGMENTED_BLUE_PALETTE_COLOR_LOOKUP_TABLE_DATA,
+            vec![0, 1, 0, 1, 32767, 65535, 2, 2, 0, 0],
+        ),
+    ] {
+        obj.put(DataElement::new(tag, VR::OW, words(&segments)));
+    }
+    obj.put(DataElement::new(
+        tags::PIXEL_DATA,
+        VR::OW,
+        words(&[0, 21845, 43690, 65535]),
+    ));
+    let file = obj
+        .with_meta(
+            FileMetaTableBuilder::new()
+                .transfer_syntax(uids::EXPLICIT_VR_LITTLE_ENDIAN)
+                .media_storage_sop_class_uid(uids::ULTRASOUND_IMAGE_STORAGE)
+                .media_storage_sop_instance_uid(sop_instance),
+        )
+        .unwrap();
+    let mut out = Vec::new();
+    file.write_all(&mut out).unwrap();
+    out
+}
+
+#[tokio::test]
+async fn a_segmented_palette_ultrasound_previews_in_its_colours() {
+    let app = TestApp::spawn().await;
+    let form = form_with(&[("service", "records_and_images_review")])
+        .part("image", file("doppler.dcm", segmented_palette_ultrasound()));
+    let response = app.post_request(form).await;
+    assert_eq!(response.status(), 201);
+    let receipt: Value = response.json().await.unwrap();
+    let case = receipt["case_id"].as_str().unwrap();
+    let document = receipt["documents"][0]["id"].as_str().unwrap();
+    let (_, path, _) = link(&app, case, &["view"], None, false).await;
+    let cookie = session(&app, &path, None).await;
+    let preview = get_with(
+        &app,
+        &format!("{path}/documents/{document}/preview?format=png"),
+        &cookie,
+    )
+    .await;
+    assert_eq!(preview.status(), 200);
+    let img = image::load_from_memory(&preview.bytes().await.unwrap())
+        .unwrap()
+        .to_rgb8();
+    // (red, green, blue) = (v >> 8, (65535 − v) >> 8, ramp(v mod 32768) >> 8) for the 16-bit
+    // table entry v; 43690 is 10,922 into the copied half of the blue ramp.
+    let colours: Vec<[u8; 3]> = (0..4).map(|x| img.get_pixel(x, 0).0).collect();
+    assert_eq!(
+        colours,
+        [[0, 255, 0], [85, 170, 170], [170, 85, 85], [255, 0, 255]]
+    );
+}

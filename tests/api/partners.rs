@@ -706,7 +706,370 @@ async fn the_openapi_document_describes_the_partner_routes() {
         doc["paths"]["/api/v1/cases/{case_id}/documents/{client_document_id}"]["put"].is_object()
     );
     assert!(doc["components"]["schemas"]["PartnerCaseView"].is_object());
+    assert!(doc["paths"]["/api/v1/cases/{case_id}"]["patch"].is_object());
+    assert!(doc["components"]["schemas"]["CaseCorrection"].is_object());
+    assert!(doc["components"]["schemas"]["CorrectedCase"].is_object());
     assert!(doc["components"]["securitySchemes"]["partner_key"].is_object());
+}
+
+// ---- corrections and references -------------------------------------------------------------
+
+async fn patch_case(app: &TestApp, key: &str, case: &str, body: &Value) -> reqwest::Response {
+    app.client
+        .patch(format!("{}/api/v1/cases/{case}", app.address))
+        .bearer_auth(key)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The case as an administrator reads it (decrypted patient details, sponsor reference).
+async fn admin_view(app: &TestApp, case: &str) -> Value {
+    let response = app.get_case(case).await;
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+async fn audit_trail(app: &TestApp, case: &str) -> Value {
+    app.client
+        .get(format!("{}/api/v1/cases/{case}/audit", app.address))
+        .bearer_auth(&app.admin_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+fn corrections(trail: &Value) -> Vec<&Value> {
+    trail["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "case.corrected")
+        .collect()
+}
+
+/// Moves a case's status in the database (no API moves a partner's case yet).
+async fn set_status(app: &TestApp, case: &str, status: &str) {
+    let sql = "UPDATE cases SET status = $1 WHERE id = $2";
+    let updated = if app.database_url.starts_with("sqlite") {
+        let pool = sqlx::SqlitePool::connect(&app.database_url).await.unwrap();
+        let n = sqlx::query(sql)
+            .bind(status)
+            .bind(case)
+            .execute(&pool)
+            .await;
+        pool.close().await;
+        n.unwrap().rows_affected()
+    } else {
+        let pool = sqlx::PgPool::connect(&app.database_url).await.unwrap();
+        let n = sqlx::query(sql)
+            .bind(status)
+            .bind(case)
+            .execute(&pool)
+            .await;
+        pool.close().await;
+        n.unwrap().rows_affected()
+    };
+    assert_eq!(updated, 1);
+}
+
+/// A reference as a person might type it: lower case, with O for 0 and L for 1.
+fn typed(reference: &str) -> String {
+    reference
+        .to_ascii_lowercase()
+        .replace('0', "o")
+        .replace('1', "l")
+}
+
+async fn a_partner_corrects_contact_details_audited_by_field_name(backend: Backend) {
+    let app = TestApp::spawn_with(backend, &[]).await;
+    let key = key(&app, "emb-a", "embassy-a").await;
+    let first = create(&app, &key, Some("case-0417"), &new_case("EMB-0417")).await;
+    assert_eq!(first.status(), 201);
+    let first: Value = first.json().await.unwrap();
+    let case = first["case_id"].as_str().unwrap().to_owned();
+    let reference = first["reference"].as_str().unwrap().to_owned();
+
+    // By id: a new email and phone number.
+    let response = patch_case(
+        &app,
+        &key,
+        &case,
+        &json!({"email": "amelia.q@example.net", "phone": "+44 20 7946 0000"}),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["changed"], json!(["email", "phone"]));
+    assert_eq!(body["case_id"], case.as_str());
+    assert_eq!(body["reference"], reference.as_str());
+    assert_eq!(body["status"], "received");
+    let view = admin_view(&app, &case).await;
+    assert_eq!(view["patient"]["email"], "amelia.q@example.net");
+    assert_eq!(view["patient"]["phone"], "+44 20 7946 0000");
+    assert_eq!(view["patient"]["contact_preference"], "phone");
+    assert_eq!(view["sponsor_reference"], "LG-2026-0417");
+
+    // By its reference as typed (any case, O for 0, L for 1): the sponsor reference.
+    let response = patch_case(
+        &app,
+        &key,
+        &typed(&reference),
+        &json!({"sponsor_reference": " LG-2026-0417-B "}),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["changed"],
+        json!(["sponsor_reference"])
+    );
+    assert_eq!(
+        admin_view(&app, &case).await["sponsor_reference"],
+        "LG-2026-0417-B"
+    );
+    // null removes the phone once contact is by email; the same values again change nothing.
+    let response = patch_case(
+        &app,
+        &key,
+        &case,
+        &json!({"phone": null, "contact_preference": "email"}),
+    )
+    .await;
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["changed"],
+        json!(["phone", "contact_preference"])
+    );
+    assert!(admin_view(&app, &case).await["patient"]["phone"].is_null());
+    let again = patch_case(
+        &app,
+        &key,
+        &case,
+        &json!({"contact_preference": "email", "full_name": "Amelia Zanzibar-Quint"}),
+    )
+    .await;
+    assert_eq!(again.status(), 200);
+    assert_eq!(again.json::<Value>().await.unwrap()["changed"], json!([]));
+
+    // Audited: who, and which fields, never the values; the chain still verifies.
+    let trail = audit_trail(&app, &case).await;
+    let rows = corrections(&trail);
+    let details: Vec<&str> = rows.iter().map(|e| e["detail"].as_str().unwrap()).collect();
+    assert_eq!(
+        details,
+        [
+            "fields=email,phone",
+            "fields=sponsor_reference",
+            "fields=phone,contact_preference"
+        ]
+    );
+    assert!(rows.iter().all(|e| e["actor"] == "partner:emb-a"));
+    assert_eq!(trail["chain_valid"], true);
+    let text = trail.to_string();
+    for secret in ["amelia.q@example.net", "7946 0000", "LG-2026-0417-B"] {
+        assert!(!text.contains(secret), "{secret} in the audit trail");
+    }
+    // Sealed at rest: no new value in clear anywhere on disk or in the bucket.
+    for (place, bytes) in app.bytes_at_rest().await {
+        for secret in ["amelia.q@example.net", "LG-2026-0417-B"] {
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "{secret} in clear in {place}"
+            );
+        }
+    }
+
+    // A create retried with the corrected body is the same case; the old body is now a conflict
+    // that names the case.
+    let mut corrected = new_case("EMB-0417");
+    corrected["email"] = json!("amelia.q@example.net");
+    corrected["phone"] = Value::Null;
+    corrected["contact_preference"] = json!("email");
+    corrected["sponsor_reference"] = json!("LG-2026-0417-B");
+    let retried = create(&app, &key, Some("case-0417"), &corrected).await;
+    assert_eq!(retried.status(), 200);
+    assert_eq!(
+        retried.json::<Value>().await.unwrap()["case_id"],
+        case.as_str()
+    );
+    let stale = assert_problem(
+        create(&app, &key, Some("case-0417"), &new_case("EMB-0417")).await,
+        422,
+        "idempotency-conflict",
+    )
+    .await;
+    assert_eq!(stale["case_id"], case.as_str());
+    assert_eq!(app.row_counts().await, (1, 0));
+}
+
+#[tokio::test]
+async fn a_partner_corrects_its_cases_contact_details_and_the_audit_names_the_fields() {
+    a_partner_corrects_contact_details_audited_by_field_name(Backend::FsSqlite).await;
+}
+
+#[tokio::test]
+async fn corrections_work_on_s3_and_postgres() {
+    a_partner_corrects_contact_details_audited_by_field_name(Backend::S3Postgres).await;
+}
+
+#[tokio::test]
+async fn a_correction_follows_the_rules_of_a_new_case_and_changes_nothing_when_refused() {
+    let app = TestApp::spawn().await;
+    let key = key(&app, "emb-a", "embassy-a").await;
+    let case = created_case(&app, &key).await;
+    let before = admin_view(&app, &case).await;
+    for (body, field) in [
+        (json!({"email": "not-an-email"}), "email"),
+        (json!({"email": null}), "email"),
+        (json!({"phone": "call me"}), "phone"),
+        // Contact is by phone: the number cannot go.
+        (json!({"phone": null}), "phone"),
+        (
+            json!({"contact_preference": "pigeon"}),
+            "contact_preference",
+        ),
+        (json!({"sponsor_reference": ""}), "sponsor_reference"),
+        (
+            json!({"sponsor_reference": "x".repeat(201)}),
+            "sponsor_reference",
+        ),
+        // Not correctable: a different name, condition or service is a new case.
+        (json!({"full_name": "Someone Else"}), "full_name"),
+        (json!({"condition": "Another question."}), "condition"),
+        (json!({"service": "records_and_images_review"}), "service"),
+        (json!({"external_reference": "EMB-9"}), "external_reference"),
+        (
+            json!({"email": "ok@example.org", "sponsor": "insurer"}),
+            "sponsor",
+        ),
+    ] {
+        let problem = assert_problem(
+            patch_case(&app, &key, &case, &body).await,
+            422,
+            "invalid-field",
+        )
+        .await;
+        assert_eq!(problem["field"], field, "{body}");
+    }
+    // A field no case has is refused too, naming it.
+    let unknown = assert_problem(
+        patch_case(&app, &key, &case, &json!({"documents": []})).await,
+        422,
+        "invalid-field",
+    )
+    .await;
+    assert_eq!(unknown["field"], "documents");
+    let closed = assert_problem(
+        patch_case(&app, &key, &case, &json!({"contact_preference": 7})).await,
+        422,
+        "invalid-field",
+    )
+    .await;
+    assert_eq!(closed["field"], "contact_preference");
+    assert_eq!(closed["allowed"], json!(["email", "phone"]));
+    assert_eq!(admin_view(&app, &case).await, before);
+    assert!(corrections(&audit_trail(&app, &case).await).is_empty());
+}
+
+#[tokio::test]
+async fn a_case_past_ready_is_not_corrected() {
+    let app = TestApp::spawn().await;
+    let key = key(&app, "emb-a", "embassy-a").await;
+    let case = created_case(&app, &key).await;
+    let before = admin_view(&app, &case).await;
+    for status in ["in_review", "opinion_delivered", "closed"] {
+        set_status(&app, &case, status).await;
+        let problem = assert_problem(
+            patch_case(&app, &key, &case, &json!({"email": "late@example.org"})).await,
+            409,
+            "invalid-transition",
+        )
+        .await;
+        assert_eq!(problem["case_status"], status);
+        assert_eq!(
+            problem["allowed"],
+            json!(["received", "contacted", "awaiting_payment"])
+        );
+        assert!(
+            problem["detail"].as_str().unwrap().contains(status),
+            "{problem}"
+        );
+    }
+    assert_eq!(admin_view(&app, &case).await["patient"], before["patient"]);
+    // The rule follows the status: a contacted case can still be corrected.
+    set_status(&app, &case, "contacted").await;
+    let response = patch_case(&app, &key, &case, &json!({"email": "late@example.org"})).await;
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
+async fn a_partner_names_its_case_by_reference_and_others_cannot_correct_it() {
+    let app = TestApp::spawn().await;
+    let owner = key(&app, "emb-a", "embassy-a").await;
+    let stranger = key(&app, "ins-b", "insurer-b").await;
+    let created: Value = create(&app, &owner, Some("k-1"), &new_case("EMB-1"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let case = created["case_id"].as_str().unwrap().to_owned();
+    let reference = created["reference"].as_str().unwrap().to_owned();
+
+    // GET and PUT by reference, as shown and as typed.
+    for named in [reference.clone(), typed(&reference)] {
+        let view = read_case(&app, &owner, &named).await;
+        assert_eq!(view.status(), 200, "{named}");
+        assert_eq!(
+            view.json::<Value>().await.unwrap()["case_id"],
+            case.as_str()
+        );
+    }
+    let stored = put(
+        &app,
+        &owner,
+        &typed(&reference),
+        "referral",
+        "referral.pdf",
+        "report",
+        fixtures::pdf(),
+        None,
+    )
+    .await;
+    assert_eq!(stored.status(), 201);
+    let view: Value = read_case(&app, &owner, &case).await.json().await.unwrap();
+    assert_eq!(view["documents"][0]["client_document_id"], "referral");
+
+    // Another organisation: forbidden, by id or by reference, and nothing changes.
+    let before = admin_view(&app, &case).await;
+    for named in [case.clone(), reference.clone()] {
+        assert_problem(
+            patch_case(&app, &stranger, &named, &json!({"email": "x@example.org"})).await,
+            403,
+            "forbidden",
+        )
+        .await;
+        assert_problem(read_case(&app, &stranger, &named).await, 403, "forbidden").await;
+    }
+    assert_eq!(admin_view(&app, &case).await, before);
+    // Unknown ids and references, and anything else, are not found.
+    for unknown in [
+        consilium::domain::CaseId::new().to_string(),
+        "SMO-0000-0000".to_owned(),
+        "SMO-UUUU-0000".to_owned(),
+        "not-a-case".to_owned(),
+    ] {
+        assert_problem(
+            patch_case(&app, &owner, &unknown, &json!({"email": "x@example.org"})).await,
+            404,
+            "not-found",
+        )
+        .await;
+        assert_problem(read_case(&app, &owner, &unknown).await, 404, "not-found").await;
+    }
+    assert!(corrections(&audit_trail(&app, &case).await).is_empty());
 }
 
 // ---- consilium push against a consilium serve process ----------------------------------------
@@ -1191,4 +1554,159 @@ fn the_example_manifest_passes_its_check_and_a_bad_one_names_every_problem() {
         ["invalid-field", "content-mismatch", "invalid-field"],
         "{report}"
     );
+}
+
+/// Runs `consilium push --json` (with `extra` arguments): exit status, report, progress (stderr).
+fn push_with(server: &Server, key: &str, manifest: &Path, extra: &[&str]) -> (bool, Value, String) {
+    let out = push(server, key, manifest, "2")
+        .arg("--json")
+        .args(extra)
+        .output()
+        .unwrap();
+    let progress = String::from_utf8_lossy(&out.stderr).into_owned();
+    let report: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("no report: {progress}"));
+    (out.status.success(), report, progress)
+}
+
+fn small_manifest(dir: &Path, first: &Value, second: &Value) -> PathBuf {
+    let manifest = dir.join("manifest.json");
+    std::fs::write(
+        &manifest,
+        serde_json::to_vec_pretty(&json!({"cases": [first, second]})).unwrap(),
+    )
+    .unwrap();
+    manifest
+}
+
+#[tokio::test]
+async fn push_update_corrects_changed_contact_details_and_names_each_case_by_reference_and_id() {
+    let server = Server::start();
+    let key = server.last_line(&[
+        "partner",
+        "create-key",
+        "--name",
+        "embassy-a",
+        "--org",
+        "embassy-a",
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("one.pdf"), fixtures::pdf_of_size(3000)).unwrap();
+    std::fs::write(dir.path().join("two.pdf"), fixtures::pdf_of_size(3100)).unwrap();
+    let entry = |n: u32| {
+        json!({
+            "external_reference": format!("EMB-U-{n}"),
+            "full_name": format!("Patient {n}"),
+            "email": format!("patient{n}@example.org"),
+            "service": "records_review",
+            "condition": "Second opinion requested by the embassy.",
+            "sponsor_reference": format!("LG-{n}"),
+            "documents": [{"path": if n == 1 { "one.pdf" } else { "two.pdf" }, "category": "report"}],
+        })
+    };
+    let manifest = small_manifest(dir.path(), &entry(1), &entry(2));
+    let (ok, first, progress) = push_with(&server, &key, &manifest, &[]);
+    assert!(ok, "{first}");
+    let ids: Vec<(String, String)> = first["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            assert_eq!(c["status"], "created");
+            (
+                c["reference"].as_str().unwrap().to_owned(),
+                c["case_id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    // Progress and summary name each case by its reference and its id.
+    for (n, (reference, id)) in ids.iter().enumerate() {
+        assert!(reference.starts_with("SMO-"), "{reference}");
+        let external = format!("EMB-U-{}", n + 1);
+        assert!(
+            progress.contains(&format!(
+                "case {external}: created: {reference} (case id {id})"
+            )),
+            "{progress}"
+        );
+        assert!(
+            progress.contains(&format!("  {external}  {reference}  {id}  created")),
+            "{progress}"
+        );
+    }
+
+    // The manifest changes: case 1's email and phone (now the way to reach them), case 2's name.
+    let mut changed = entry(1);
+    changed["email"] = json!("patient1.new@example.org");
+    changed["phone"] = json!("+44 20 7946 0111");
+    changed["contact_preference"] = json!("phone");
+    let mut renamed = entry(2);
+    renamed["full_name"] = json!("Someone Else");
+    let manifest = small_manifest(dir.path(), &changed, &renamed);
+
+    // Without --update: refused as before, and the message says what would correct it.
+    let (ok, report, _) = push_with(&server, &key, &manifest, &[]);
+    assert!(!ok);
+    let case1 = &report["cases"][0];
+    assert_eq!(case1["status"], "failed", "{report}");
+    assert_eq!(case1["error"]["code"], "idempotency-conflict");
+    assert!(
+        case1["error"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("--update"),
+        "{report}"
+    );
+    assert_eq!(case1["case_id"], ids[0].1.as_str());
+
+    // With --update: case 1 is corrected and says what changed; case 2's name cannot be.
+    let (ok, report, progress) = push_with(&server, &key, &manifest, &["--update"]);
+    assert!(!ok, "case 2 still differs");
+    let case1 = &report["cases"][0];
+    assert_eq!(case1["status"], "updated", "{report}");
+    assert_eq!(
+        case1["changed"],
+        json!(["email", "phone", "contact_preference"])
+    );
+    assert_eq!(case1["reference"], ids[0].0.as_str());
+    assert_eq!(case1["case_id"], ids[0].1.as_str());
+    assert_eq!(case1["documents"][0]["status"], "skipped");
+    assert!(
+        progress.contains(&format!(
+            "case EMB-U-1: updated email, phone, contact_preference: {} (case id {})",
+            ids[0].0, ids[0].1
+        )),
+        "{progress}"
+    );
+    let case2 = &report["cases"][1];
+    assert_eq!(case2["status"], "failed");
+    assert_eq!(case2["error"]["code"], "invalid-field");
+    assert!(
+        case2["error"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("full_name"),
+        "{report}"
+    );
+    assert_eq!(report["summary"]["cases_updated"], 1);
+
+    let admin = server.last_line(&["admin", "create-token", "--name", "check"]);
+    let view: Value = reqwest::Client::new()
+        .get(format!("{}/api/v1/cases/{}", server.url(), ids[0].1))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(view["patient"]["email"], "patient1.new@example.org");
+    assert_eq!(view["patient"]["phone"], "+44 20 7946 0111");
+    assert_eq!(view["patient"]["contact_preference"], "phone");
+
+    // Once corrected, the entry is the case again: nothing left to change.
+    let (_, report, _) = push_with(&server, &key, &manifest, &["--update"]);
+    assert_eq!(report["cases"][0]["status"], "existing", "{report}");
+    let verify = server.command().args(["audit", "verify"]).output().unwrap();
+    assert!(verify.status.success());
 }

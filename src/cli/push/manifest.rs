@@ -101,7 +101,8 @@ fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// The `Idempotency-Key` of a case: from its external reference only, so that a corrected field
-/// is refused as `idempotency-conflict` instead of creating a second case.
+/// is refused as `idempotency-conflict` (naming the case, which `--update` then corrects) instead of
+/// creating a second case.
 pub fn idempotency_key(external_reference: &str) -> String {
     format!(
         "push-{}",
