@@ -1466,3 +1466,41 @@ fn jpeg_extended_12_bit_renders_with_our_decoder() {
         "{result:?}"
     );
 }
+
+#[test]
+fn a_deflated_data_set_is_indexed_from_its_header_only_and_inflation_stops_at_the_cap() {
+    // 1024 x 1024 16-bit: 2 MiB of pixel data, deflated to a few KiB.
+    let bytes = Fx::mono16(1024, 1024, vec![0; 1024 * 1024])
+        .with(tags::SOP_CLASS_UID, VR::UI, CT_IMAGE_STORAGE)
+        .with(tags::MODALITY, VR::CS, "CT")
+        .file(DEFLATED);
+    assert!(bytes.len() < 64 * 1024, "{}", bytes.len());
+    let header = super::dicom_meta::read_header(
+        &bytes,
+        super::scan::Inflate::Header {
+            cap: 4 * 1024 * 1024,
+        },
+    )
+    .unwrap();
+    // Everything was inflated and counted, but only the start (up to the pixel data, plus at most
+    // what the last read brought) was kept.
+    assert!(header.container.inflated > 2 * 1024 * 1024);
+    assert!(
+        header.container.dataset.len() <= 256 * 1024,
+        "{}",
+        header.container.dataset.len()
+    );
+    let (index, inflated) = super::index_dicom_within(&bytes, 4 * 1024 * 1024).unwrap();
+    assert_eq!((index.rows, index.columns), (Some(1024), Some(1024)));
+    assert_eq!(inflated, header.container.inflated);
+    // One MiB is not enough: refused as too large, having inflated no more than the cap.
+    match super::index_dicom_within(&bytes, 1024 * 1024) {
+        Err(ImagingError::TooLarge { reason }) => {
+            assert!(reason.contains("inflates beyond 1048576"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Rendering inflates the whole data set.
+    let rendered = render_dicom(&bytes, &req(None, Preset::Auto), &limits()).unwrap();
+    assert!(!rendered.bytes.is_empty());
+}
