@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::time::Duration;
 
 use actix_web::guard::GuardContext;
 use actix_web::http::header;
@@ -239,6 +240,7 @@ fn percent_decode(raw: &str) -> Result<String, ServiceError> {
         (status = 415, description = "extension-not-allowed, content-mismatch, unsupported-media-type", body = super::problem::Problem),
         (status = 422, description = "invalid-field, checksum-mismatch, archive-rejected, image-rejected, too-many-images, too-many-files", body = super::problem::Problem),
         (status = 429, description = "rate-limited", body = super::problem::Problem),
+        (status = 408, description = "request-timeout: nothing of the body arrived for intake.body_idle_timeout_seconds", body = super::problem::Problem),
         (status = 503, description = "unavailable: upload budget full (Retry-After)", body = super::problem::Problem),
     )
 )]
@@ -291,25 +293,31 @@ pub async fn put_document(
         }
         .into());
     }
-    // Room for the file and its sealed copy, as for a patient's upload.
-    let holds = declared_length.unwrap_or(limit).min(limit) * 2 + 64 * 1024;
-    let Some(_reservation) = services.budget.reserve(holds).await else {
-        return Err(ServiceError::Unavailable {
-            reason: "upload budget full".into(),
-            retry_after_seconds: 10,
-        }
-        .into());
+    // The body is held as it arrives (the upload budget reserved byte by byte, as for a patient's
+    // upload: a slow body holds only what it has sent), and ends with 408 when it stalls.
+    let budget_full = || ServiceError::Unavailable {
+        reason: "upload budget full".into(),
+        retry_after_seconds: 10,
     };
-    let capacity = usize::try_from(declared_length.unwrap_or(0).min(limit)).unwrap_or(0);
-    let mut bytes = Vec::with_capacity(capacity);
-    while let Some(chunk) = payload.next().await {
+    let idle_seconds = services.settings.intake.body_idle_timeout_seconds;
+    let mut held = services.budget.start();
+    let mut bytes = Vec::new();
+    loop {
+        let next = tokio::time::timeout(Duration::from_secs(idle_seconds), payload.next())
+            .await
+            .map_err(|_| ServiceError::RequestTimeout { idle_seconds })?;
+        let Some(chunk) = next else { break };
         let chunk = chunk.map_err(|e| ServiceError::Malformed(e.to_string()))?;
-        if (bytes.len() + chunk.len()) as u64 > limit {
+        let len = (bytes.len() + chunk.len()) as u64;
+        if len > limit {
             return Err(ServiceError::FileTooLarge {
                 filename,
                 limit_bytes: limit,
             }
             .into());
+        }
+        if !held.ensure(len).await {
+            return Err(budget_full().into());
         }
         bytes.extend_from_slice(&chunk);
     }

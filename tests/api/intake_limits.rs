@@ -304,3 +304,51 @@ async fn one_address_gets_its_limit_of_uploads_at_once() {
     );
     drop(second);
 }
+
+#[tokio::test]
+async fn a_partner_document_body_that_stops_arriving_is_ended_with_408() {
+    let app = TestApp::spawn_with(
+        crate::helpers::Backend::FsSqlite,
+        &[("CONSILIUM__INTAKE__BODY_IDLE_TIMEOUT_SECONDS", "1")],
+    )
+    .await;
+    let key = consilium::services::partners::create_key(
+        app.services.repo.as_ref(),
+        "embassy-x-ops",
+        "embassy-x",
+        consilium::domain::Sponsor::Embassy,
+    )
+    .await
+    .unwrap();
+    let created = app
+        .client
+        .post(format!("{}/api/v1/cases", app.address))
+        .bearer_auth(&key)
+        .header("Idempotency-Key", "k-408")
+        .json(&serde_json::json!({
+            "full_name": "Amelia Zanzibar-Quint",
+            "email": "amelia.quint@example.org",
+            "service": "records_review",
+            "condition": "A review of the CT and biopsy.",
+            "sponsor": "embassy",
+            "sponsor_reference": "LG-2026-0417",
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let case: serde_json::Value = created.json().await.unwrap();
+    let case_id = case["case_id"].as_str().unwrap();
+    let documents_before = app.row_counts().await.1;
+
+    let host = app.address.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(host).await.unwrap();
+    let head = format!(
+        "PUT /api/v1/cases/{case_id}/documents/letter-1 HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {key}\r\nContent-Type: application/pdf\r\nX-Filename: letter.pdf\r\nX-Category: report\r\nContent-Length: 1048576\r\n\r\n%PDF-1.4\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.flush().await.unwrap();
+    let text = answer_naming(&mut stream, "request-timeout").await;
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert_eq!(app.row_counts().await.1, documents_before);
+}
