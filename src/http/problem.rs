@@ -217,8 +217,17 @@ pub struct Problem {
 pub struct ProblemCode(pub &'static str);
 
 /// A `ServiceError` on its way to becoming a problem response.
-#[derive(Debug)]
+///
+/// Its `Debug` and `Display` are what middleware logs (`tracing-actix-web` logs every error
+/// response's `Debug`): they carry the problem code only, never the file name, field value or
+/// reason inside (`ServiceError` holds the patient's file names). The response body has those.
 pub struct ApiError(pub ServiceError);
+
+impl std::fmt::Debug for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("ApiError").field(&self.code()).finish()
+    }
+}
 
 impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
@@ -228,7 +237,7 @@ impl From<ServiceError> for ApiError {
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
+        f.write_str(self.code())
     }
 }
 
@@ -470,6 +479,31 @@ mod tests {
         for e in errors {
             let api = ApiError(e);
             assert!(kind(api.code()).is_some(), "{}", api.code());
+        }
+    }
+
+    #[test]
+    fn what_reaches_the_logs_names_the_code_and_no_file() {
+        let marker = "Jane_Doe_HIV_positive_result.exe";
+        for e in [
+            ServiceError::ExtensionNotAllowed {
+                filename: marker.into(),
+                allowed: vec![".pdf".into()],
+            },
+            ServiceError::ArchiveRejected {
+                filename: "x.zip".into(),
+                reason: format!("member `{marker}` is not allowed"),
+            },
+            ServiceError::InvalidField {
+                field: "X-Filename".into(),
+                message: marker.into(),
+            },
+            ServiceError::Malformed(marker.into()),
+        ] {
+            let api = ApiError(e);
+            let logged = format!("{api:?} {api}");
+            assert!(!logged.contains("Jane_Doe"), "{logged}");
+            assert!(logged.contains(api.code()), "{logged}");
         }
     }
 
