@@ -133,6 +133,10 @@ fn run_gateway(endpoint: &str, data_dir: &Path) {
         let mut vars: HashMap<String, String> = HashMap::from([
             ("CONSILIUM__DATA_DIR".into(), data_dir.display().to_string()),
             ("CONSILIUM__SERVER__BIND".into(), "127.0.0.1:0".into()),
+            (
+                "CONSILIUM__SERVER__METRICS_BIND".into(),
+                "127.0.0.1:0".into(),
+            ),
             ("CONSILIUM__SERVER__ENVIRONMENT".into(), "test".into()),
             ("CONSILIUM__DATABASE__URL".into(), database_url),
             // Back-pressure, not refusals: every upload of the memory phase waits for room.

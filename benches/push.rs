@@ -19,6 +19,7 @@ fn consilium(data: &Path, port: u16) -> Command {
     command
         .env("CONSILIUM__DATA_DIR", data.join("data"))
         .env("CONSILIUM__SERVER__BIND", format!("127.0.0.1:{port}"))
+        .env("CONSILIUM__SERVER__METRICS_BIND", "127.0.0.1:0")
         .env("CONSILIUM__LOG__FILTER", "error")
         // Throughput, not the per-key rate limit, is measured here.
         .env("CONSILIUM__PARTNERS__REQUESTS_BURST", "100000")

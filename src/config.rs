@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
@@ -54,6 +54,17 @@ pub struct ServerSettings {
     pub public_url: String,
     pub environment: String,
     pub workers: usize,
+    /// Where `/metrics` is served (never on `bind`); empty turns metrics off.
+    pub metrics_bind: String,
+    /// Peers (addresses or CIDR ranges) whose `Forwarded` / `X-Forwarded-For` name the client.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+    /// Failed authentications allowed per client address: a burst, then a rate per minute.
+    pub failed_auth_burst: u32,
+    pub failed_auth_per_minute: u32,
+    /// Repeated refusals from one client to one case or document within this many seconds are
+    /// audited as one row and a count.
+    pub denial_audit_window_seconds: u64,
 }
 
 #[derive(Clone, Deserialize)]
@@ -298,6 +309,20 @@ impl Settings {
 
     fn validate(&self) -> Result<(), ConfigError> {
         self.bind_addr()?;
+        self.metrics_addr()?;
+        self.trusted_proxies()?;
+        if self.server.failed_auth_burst == 0 || self.server.failed_auth_per_minute == 0 {
+            return Err(invalid(
+                "server.failed_auth_burst",
+                "server.failed_auth_burst and server.failed_auth_per_minute must be at least 1",
+            ));
+        }
+        if self.server.denial_audit_window_seconds == 0 {
+            return Err(invalid(
+                "server.denial_audit_window_seconds",
+                "must be at least 1",
+            ));
+        }
         if !matches!(
             self.server.environment.as_str(),
             "development" | "production" | "test"
@@ -471,6 +496,45 @@ impl Settings {
             .map_err(|_| invalid("server.bind", "must be HOST:PORT, e.g. 127.0.0.1:8080"))
     }
 
+    /// Where `/metrics` listens; `None` when `server.metrics_bind` is empty (metrics off).
+    pub fn metrics_addr(&self) -> Result<Option<SocketAddr>, ConfigError> {
+        let bind = self.server.metrics_bind.trim();
+        if bind.is_empty() {
+            return Ok(None);
+        }
+        let addr: SocketAddr = bind.parse().map_err(|_| {
+            invalid(
+                "server.metrics_bind",
+                "must be HOST:PORT (e.g. 127.0.0.1:9464) or empty",
+            )
+        })?;
+        if addr.port() != 0 && self.bind_addr().is_ok_and(|b| b.port() == addr.port()) {
+            return Err(invalid(
+                "server.metrics_bind",
+                "must not be the public listener's port",
+            ));
+        }
+        Ok(Some(addr))
+    }
+
+    /// `server.trusted_proxies`, parsed.
+    pub fn trusted_proxies(&self) -> Result<Vec<IpNet>, ConfigError> {
+        self.server
+            .trusted_proxies
+            .iter()
+            .map(|p| p.trim())
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                IpNet::parse(p).ok_or_else(|| {
+                    invalid(
+                        "server.trusted_proxies",
+                        format!("`{p}` is not an IP address or CIDR range"),
+                    )
+                })
+            })
+            .collect()
+    }
+
     pub fn database_url(&self) -> Result<String, ConfigError> {
         let url = if self.database.url.is_empty() {
             format!("sqlite://{}/consilium.db", self.data_dir.display())
@@ -536,6 +600,48 @@ impl Settings {
     }
 }
 
+/// An IP address or a CIDR range (`10.0.0.0/8`, `fd00::/8`, `192.0.2.7`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IpNet {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl IpNet {
+    pub fn parse(text: &str) -> Option<Self> {
+        let (addr, prefix) = match text.split_once('/') {
+            Some((a, p)) => (a.parse::<IpAddr>().ok()?, Some(p.parse::<u8>().ok()?)),
+            None => (text.parse::<IpAddr>().ok()?, None),
+        };
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = prefix.unwrap_or(max);
+        (prefix <= max).then_some(Self { addr, prefix })
+    }
+
+    /// Whether `ip` is in the range (an IPv4-mapped IPv6 address counts as its IPv4 address).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 @ IpAddr::V4(_) => v4,
+        };
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
 /// `CONSILIUM__SECTION__KEY` variables from the process environment.
 pub fn environment_source() -> Environment {
     environment_from(None)
@@ -551,6 +657,7 @@ pub fn environment_from(vars: Option<std::collections::HashMap<String, String>>)
         .list_separator(",")
         .with_list_parse_key("deadlines.bank_holidays")
         .with_list_parse_key("contact.postal_address")
+        .with_list_parse_key("server.trusted_proxies")
         .source(vars)
 }
 
@@ -680,6 +787,39 @@ mod tests {
             let err = Settings::load_from(dir.path(), None, env(&[(key, value)])).unwrap_err();
             assert!(err.to_string().contains(named), "{err}");
         }
+    }
+
+    #[test]
+    fn proxy_ranges_match_their_addresses() {
+        let net = IpNet::parse("10.1.0.0/16").unwrap();
+        assert!(net.contains("10.1.200.3".parse().unwrap()));
+        assert!(!net.contains("10.2.0.1".parse().unwrap()));
+        assert!(net.contains("::ffff:10.1.0.9".parse().unwrap()));
+        let one = IpNet::parse("192.0.2.7").unwrap();
+        assert!(one.contains("192.0.2.7".parse().unwrap()));
+        assert!(!one.contains("192.0.2.8".parse().unwrap()));
+        let all = IpNet::parse("0.0.0.0/0").unwrap();
+        assert!(all.contains("203.0.113.1".parse().unwrap()));
+        let v6 = IpNet::parse("fd00::/8").unwrap();
+        assert!(v6.contains("fd12::1".parse().unwrap()));
+        assert!(!v6.contains("fe80::1".parse().unwrap()));
+        assert!(IpNet::parse("10.0.0.0/33").is_none());
+        assert!(IpNet::parse("proxy.internal").is_none());
+        let dir = tempfile::tempdir().unwrap();
+        let s = Settings::load_from(
+            dir.path(),
+            None,
+            env(&[("CONSILIUM__SERVER__TRUSTED_PROXIES", "10.0.0.0/8,192.0.2.7")]),
+        )
+        .unwrap();
+        assert_eq!(s.trusted_proxies().unwrap().len(), 2);
+        let err = Settings::load_from(
+            dir.path(),
+            None,
+            env(&[("CONSILIUM__SERVER__TRUSTED_PROXIES", "nope")]),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("server.trusted_proxies"), "{err}");
     }
 
     #[test]

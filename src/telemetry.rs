@@ -26,7 +26,7 @@ pub fn init_tracing(settings: &LogSettings) {
     drop(result);
 }
 
-/// The service's Prometheus metrics, served at `/metrics`.
+/// The service's Prometheus metrics, served at `/metrics` on `server.metrics_bind`.
 #[derive(Clone)]
 pub struct Metrics {
     registry: Registry,

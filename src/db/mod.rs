@@ -33,12 +33,13 @@ macro_rules! append_in_tx {
             client: event.client.clone(),
             outcome: event.outcome.as_str().to_owned(),
             detail: event.detail.clone(),
+            count: event.count.map(|n| i64::try_from(n).unwrap_or(i64::MAX)),
             hash: Vec::new(),
         };
         record.hash = chain_hash(&previous, &record);
         sqlx::query(
-            "INSERT INTO audit_events (seq, at, actor, action, case_id, document_id, link_id, client, outcome, hash, detail) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            "INSERT INTO audit_events (seq, at, actor, action, case_id, document_id, link_id, client, outcome, hash, detail, count) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(record.seq)
         .bind(&record.at)
@@ -51,6 +52,7 @@ macro_rules! append_in_tx {
         .bind(&record.outcome)
         .bind(&record.hash)
         .bind(&record.detail)
+        .bind(record.count)
         .execute(&mut *$tx)
         .await?;
         sqlx::query("UPDATE audit_head SET last_hash = $1 WHERE id = 1")
@@ -119,8 +121,9 @@ mod repository;
 
 pub use links::{LinkRepository, PasscodeAttempt};
 pub use partners::{
-    CaseCorrectionWrite, DocumentClaim, DocumentClaimRequest, IdempotencyClaim, IdempotencyRef,
-    PartnerCaseRecord, PartnerKeyRecord, PartnerRepository, SealedContact,
+    CaseCorrectionWrite, CaseQuota, DocumentClaim, DocumentClaimRequest, IdempotencyClaim,
+    IdempotencyRef, PartnerCaseInsert, PartnerCaseRecord, PartnerKeyRecord, PartnerRepository,
+    SealedContact,
 };
 pub use records::{CaseRecord, CaseSummary, DocumentRecord, LinkRecord};
 pub use repository::SqlRepository;
@@ -191,6 +194,17 @@ pub trait Repository: LinkRepository + PartnerRepository + Send + Sync + 'static
 
     /// Audit rows in chain order: all of them, or one case's.
     async fn audit_records(&self, case: Option<CaseId>) -> Result<Vec<AuditRecord>, DbError>;
+
+    /// At most `limit` audit rows after `after_seq` in chain order: all cases', or one case's.
+    async fn audit_page(
+        &self,
+        case: Option<CaseId>,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<AuditRecord>, DbError>;
+
+    /// The audit rows with these sequence numbers (those that exist), in chain order.
+    async fn audit_rows(&self, seqs: &[i64]) -> Result<Vec<AuditRecord>, DbError>;
 
     /// `Duplicate` when the name is taken.
     async fn create_admin_token(&self, name: &str, token_hash: &str) -> Result<(), DbError>;

@@ -124,6 +124,26 @@ pub struct CaseCorrectionWrite<'a> {
     pub request_hash: &'a str,
 }
 
+/// The daily case quota a create is checked against, inside the transaction that inserts.
+#[derive(Clone, Copy, Debug)]
+pub struct CaseQuota {
+    /// Cases the organisation may hold created after `since` (this one included).
+    pub max_cases: i64,
+    pub since: DateTime<Utc>,
+}
+
+/// What `create_partner_case` did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PartnerCaseInsert {
+    Created,
+    /// The idempotency claim was lost (nothing stored).
+    ClaimLost,
+    /// The organisation's quota is full (nothing stored); `oldest` is its oldest case in the window.
+    OverQuota {
+        oldest: Option<DateTime<Utc>>,
+    },
+}
+
 #[async_trait]
 pub trait PartnerRepository: Send + Sync {
     /// `Duplicate` when the name is taken.
@@ -158,15 +178,17 @@ pub trait PartnerRepository: Send + Sync {
     async fn release_idempotency_key(&self, claim: IdempotencyRef<'_>) -> Result<(), DbError>;
 
     /// Inserts the case, its partner row and its audit events in one transaction that also
-    /// completes the idempotency claim. `Ok(false)` (and nothing stored) when the claim was lost.
-    /// `Duplicate` when the reference is taken (the caller draws another).
+    /// completes the idempotency claim and counts the organisation's cases against `quota`, so
+    /// parallel creates cannot pass it together. `Duplicate` when the reference is taken (the
+    /// caller draws another).
     async fn create_partner_case(
         &self,
         case: &CaseRecord,
         partner: &PartnerCaseRecord,
         claim: Option<IdempotencyRef<'_>>,
+        quota: CaseQuota,
         events: &[AuditEvent],
-    ) -> Result<bool, DbError>;
+    ) -> Result<PartnerCaseInsert, DbError>;
 
     async fn partner_case(&self, case: CaseId) -> Result<Option<PartnerCaseRecord>, DbError>;
 
@@ -415,10 +437,23 @@ impl PartnerRepository for SqlRepository {
         case: &CaseRecord,
         partner: &PartnerCaseRecord,
         claim: Option<IdempotencyRef<'_>>,
+        quota: CaseQuota,
         events: &[AuditEvent],
-    ) -> Result<bool, DbError> {
+    ) -> Result<PartnerCaseInsert, DbError> {
+        let postgres = matches!(self.pool, Pool::Postgres(_));
         with_pool!(self, p => {
             let mut tx = p.begin().await?;
+            // Creates for one organisation queue here until this transaction ends, so the count
+            // below sees every case committed before it. PostgreSQL: a transaction-scoped advisory
+            // lock on the organisation. SQLite: the insert below takes the database's write lock,
+            // held to the end of the transaction (a deferred transaction whose first statement is
+            // a write reads nothing older than that lock).
+            if postgres {
+                sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 7311))")
+                    .bind(&partner.organisation)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             insert_case!(tx, case);
             sqlx::query(&format!(
                 "INSERT INTO partner_cases ({PARTNER_CASE_COLUMNS}, documents, images) VALUES ($1, $2, $3, $4, $5, 0, 0)"
@@ -444,14 +479,32 @@ impl PartnerRepository for SqlRepository {
                 .rows_affected();
                 if completed != 1 {
                     tx.rollback().await?;
-                    return Ok(false);
+                    return Ok(PartnerCaseInsert::ClaimLost);
                 }
+            }
+            let counted = sqlx::query(
+                "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM partner_cases \
+                 WHERE organisation = $1 AND created_at > $2",
+            )
+            .bind(&partner.organisation)
+            .bind(timestamp_text(quota.since))
+            .fetch_one(&mut *tx)
+            .await?;
+            let held: i64 = counted.try_get("n")?;
+            if held > quota.max_cases {
+                let oldest = counted
+                    .try_get::<Option<String>, _>("oldest")?
+                    .as_deref()
+                    .map(parse_time)
+                    .transpose()?;
+                tx.rollback().await?;
+                return Ok(PartnerCaseInsert::OverQuota { oldest });
             }
             for event in events {
                 append_in_tx!(tx, event);
             }
             tx.commit().await?;
-            Ok(true)
+            Ok(PartnerCaseInsert::Created)
         })
     }
 

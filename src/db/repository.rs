@@ -171,6 +171,7 @@ where
     for<'a> &'a str: sqlx::ColumnIndex<R>,
     String: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     Option<String>: for<'r> sqlx::Decode<'r, R::Database>,
+    Option<i64>: for<'r> sqlx::Decode<'r, R::Database>,
     Vec<u8>: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
 {
@@ -185,6 +186,7 @@ where
         client: row.try_get("client")?,
         outcome: row.try_get("outcome")?,
         detail: row.try_get("detail")?,
+        count: row.try_get("count")?,
         hash: row.try_get("hash")?,
     })
 }
@@ -193,7 +195,7 @@ const CASE_COLUMNS: &str = "id, reference, status, service, contact_preference, 
      kek_id, wrapped_key, full_name, email, phone, condition, sponsor_reference";
 const DOCUMENT_COLUMNS: &str = "id, case_id, category, media_type, size, sha256, filename, object_key, created_at, parent_id, dicom_index";
 const AUDIT_COLUMNS: &str =
-    "seq, at, actor, action, case_id, document_id, link_id, client, outcome, hash, detail";
+    "seq, at, actor, action, case_id, document_id, link_id, client, outcome, hash, detail, count";
 
 #[async_trait]
 impl Repository for SqlRepository {
@@ -309,6 +311,47 @@ impl Repository for SqlRepository {
             .bind(case.map(|c| c.to_string()))
             .fetch_all(p)
             .await?;
+            rows.iter().map(audit_record).collect()
+        })
+    }
+
+    async fn audit_page(
+        &self,
+        case: Option<CaseId>,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<AuditRecord>, DbError> {
+        with_pool!(self, p => {
+            let rows = sqlx::query(&format!(
+                "SELECT {AUDIT_COLUMNS} FROM audit_events WHERE ($1 IS NULL OR case_id = $1) AND seq > $2 \
+                 ORDER BY seq LIMIT $3"
+            ))
+            .bind(case.map(|c| c.to_string()))
+            .bind(after_seq)
+            .bind(limit)
+            .fetch_all(p)
+            .await?;
+            rows.iter().map(audit_record).collect()
+        })
+    }
+
+    async fn audit_rows(&self, seqs: &[i64]) -> Result<Vec<AuditRecord>, DbError> {
+        if seqs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders = (1..=seqs.len())
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_events WHERE seq IN ({placeholders}) ORDER BY seq"
+        );
+        with_pool!(self, p => {
+            let mut query = sqlx::query(&sql);
+            for seq in seqs {
+                query = query.bind(*seq);
+            }
+            let rows = query.fetch_all(p).await?;
             rows.iter().map(audit_record).collect()
         })
     }

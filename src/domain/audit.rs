@@ -2,7 +2,9 @@
 //! edited, removed or reordered row is found by `consilium audit verify`.
 //!
 //! `hash(n) = SHA-256(hash(n-1) ‖ canonical(row n))`, with 32 zero bytes before the first row.
-//! The canonical form is fixed: do not change it, or every existing chain stops verifying.
+//! The canonical form is fixed: do not change it, or every existing chain stops verifying. A row
+//! that stands for several repeated events carries a `count`, hashed after the eight fields of
+//! version 1; a row without one hashes exactly as before.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use ring::digest;
@@ -116,6 +118,8 @@ pub struct AuditEvent {
     /// What else the row must say, never personal data: e.g. `fields=email,phone` for a
     /// correction (the names of the fields changed, not their values).
     pub detail: Option<String>,
+    /// How many events this row stands for, when it aggregates repeats (`None`: one).
+    pub count: Option<u64>,
 }
 
 impl AuditEvent {
@@ -135,6 +139,7 @@ impl AuditEvent {
             client: None,
             outcome,
             detail: None,
+            count: None,
         }
     }
 
@@ -183,6 +188,8 @@ pub struct AuditRecord {
     pub outcome: String,
     /// Absent on most rows (and on every row written before it existed).
     pub detail: Option<String>,
+    /// How many events the row stands for, when it aggregates repeats.
+    pub count: Option<i64>,
     pub hash: Vec<u8>,
 }
 
@@ -222,6 +229,11 @@ fn canonical(record: &AuditRecord) -> Vec<u8> {
         out.push(1);
         out.extend_from_slice(&(detail.len() as u64).to_be_bytes());
         out.extend_from_slice(detail.as_bytes());
+    }
+    // After the detail, and tagged, so that a count can never read as (part of) a detail.
+    if let Some(count) = record.count {
+        out.extend_from_slice(b"count");
+        out.extend_from_slice(&count.to_be_bytes());
     }
     out
 }
@@ -286,6 +298,7 @@ mod tests {
                     client: Some("127.0.0.1".into()),
                     outcome: "success".into(),
                     detail: None,
+                    count: None,
                     hash: vec![],
                 };
                 r.hash = chain_hash(&previous, &r);
@@ -348,6 +361,19 @@ mod tests {
         let mut edited = rows.clone();
         edited[1].detail = Some("fields=email".into());
         assert_eq!(verify_chain(&edited).unwrap_err().seq, 2);
+    }
+
+    #[test]
+    fn a_count_is_part_of_the_hash() {
+        let mut rows = chain(2);
+        let before = rows[1].hash.clone();
+        rows[1].count = Some(7);
+        let counted = chain_hash(&rows[0].hash, &rows[1]);
+        assert_ne!(counted, before);
+        rows[1].hash = counted;
+        assert_eq!(verify_chain(&rows), Ok(2));
+        rows[1].count = Some(8);
+        assert_eq!(verify_chain(&rows).unwrap_err().seq, 2);
     }
 
     #[test]

@@ -9,11 +9,12 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::problem::ApiError;
+use super::rate_limit::FailedAuth;
 use crate::domain::{
     AuditAction, AuditActor, AuditEvent, AuditOutcome, CaseId, CaseStatus, DocumentId,
 };
 use crate::services::cases::{AuditTrail, CaseList, CaseView};
-use crate::services::{ServiceError, Services, admin, cases, documents};
+use crate::services::{ServiceError, Services, admin, audit, cases, documents};
 
 /// An authenticated administrator (by token name).
 pub struct Admin {
@@ -32,16 +33,32 @@ impl FromRequest for Admin {
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(|t| t.trim().to_owned());
         let services = req.app_data::<web::Data<Services>>().cloned();
+        let failures = req.app_data::<web::Data<FailedAuth>>().cloned();
+        let client = super::client_address(req).unwrap_or_default();
         Box::pin(async move {
             let services = services.ok_or(ServiceError::Internal("no state".into()))?;
-            let token = token.ok_or(ServiceError::Unauthorized)?;
-            let name = admin::authenticate(services.repo.as_ref(), &token).await?;
-            Ok(Admin { name })
+            if let Some(failures) = &failures {
+                failures.admit(&client)?;
+            }
+            let authenticated = match token {
+                Some(token) => admin::authenticate(services.repo.as_ref(), &token).await,
+                None => Err(ServiceError::Unauthorized),
+            };
+            match authenticated {
+                Ok(name) => Ok(Admin { name }),
+                Err(e) => {
+                    if let (ServiceError::Unauthorized, Some(failures)) = (&e, &failures) {
+                        failures.failed(&client);
+                    }
+                    Err(e.into())
+                }
+            }
         })
     }
 }
 
-/// Records a refused attempt to reach a case's data.
+/// Records a refused attempt to reach a case's data (nothing for ids that do not exist; repeats
+/// aggregated: `services::audit::record_denial`).
 async fn audit_denied(
     services: &Services,
     req: &HttpRequest,
@@ -56,9 +73,7 @@ async fn audit_denied(
     .client(super::client_address(req));
     event.case_id = case;
     event.document_id = document;
-    if let Err(e) = services.repo.append_audit(&event).await {
-        tracing::error!(error = %e, "could not audit a denied access");
-    }
+    audit::record_denial(services, event).await;
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -78,6 +93,7 @@ pub struct ListQuery {
     responses(
         (status = 200, description = "Cases, newest first", body = CaseList),
         (status = 401, description = "unauthorized", body = super::problem::Problem),
+        (status = 429, description = "rate-limited: too many failed authentications from this client (Retry-After)", body = super::problem::Problem),
     )
 )]
 pub async fn list_cases(
@@ -107,6 +123,7 @@ pub async fn list_cases(
     responses(
         (status = 200, description = "The case with decrypted fields (with a partner key: the partner's own case only, as `PartnerCaseView`)", body = CaseView),
         (status = 401, description = "unauthorized", body = super::problem::Problem),
+        (status = 429, description = "rate-limited: too many failed authentications from this client (Retry-After)", body = super::problem::Problem),
         (status = 403, description = "forbidden: a partner key and another organisation's case", body = super::problem::Problem),
         (status = 404, description = "not-found", body = super::problem::Problem),
     )
@@ -118,35 +135,79 @@ pub async fn get_case(
     services: web::Data<Services>,
 ) -> Result<HttpResponse, ApiError> {
     let id: Option<CaseId> = path.parse().ok();
-    if let Err(e) = admin {
-        if matches!(e.0, ServiceError::Unauthorized) {
-            audit_denied(&services, &req, id, None).await;
+    let admin = match admin {
+        Ok(admin) => admin,
+        Err(e) => {
+            if matches!(e.0, ServiceError::Unauthorized) {
+                audit_denied(&services, &req, id, None).await;
+            }
+            return Err(e);
         }
-        return Err(e);
-    }
+    };
     let id = id.ok_or(ServiceError::NotFound)?;
-    Ok(HttpResponse::Ok().json(cases::get(&services, id).await?))
+    let view = cases::get(&services, id).await?;
+    // Reading a case's personal data is audited; no row, no data.
+    let event = AuditEvent::new(
+        AuditActor::Admin(admin.name),
+        AuditAction::CaseViewed,
+        AuditOutcome::Success,
+    )
+    .case(id)
+    .client(super::client_address(&req));
+    services
+        .repo
+        .append_audit(&event)
+        .await
+        .map_err(ServiceError::from)?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct AuditQuery {
+    /// Events after this sequence number (the previous page's `next_after`); from the start by default.
+    after: Option<i64>,
+    /// Events per page: 1-1000, default 100.
+    limit: Option<u32>,
 }
 
 #[utoipa::path(
     get,
     path = "/api/v1/cases/{case_id}/audit",
     tag = "admin",
-    params(("case_id" = String, Path, description = "Case id")),
+    params(("case_id" = String, Path, description = "Case id"), AuditQuery),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The case's audit events in order, and whether the chain verifies", body = AuditTrail),
+        (status = 200, description = "A page of the case's audit events in order, whether the chain verifies, and `next_after` when more follow", body = AuditTrail),
+        (status = 422, description = "invalid-field: `after` or `limit` out of range", body = super::problem::Problem),
         (status = 401, description = "unauthorized", body = super::problem::Problem),
+        (status = 429, description = "rate-limited: too many failed authentications from this client (Retry-After)", body = super::problem::Problem),
         (status = 404, description = "not-found", body = super::problem::Problem),
     )
 )]
 pub async fn case_audit(
     _admin: Admin,
     path: web::Path<String>,
+    query: web::Query<AuditQuery>,
     services: web::Data<Services>,
 ) -> Result<HttpResponse, ApiError> {
     let id: CaseId = path.parse().map_err(|_| ServiceError::NotFound)?;
-    Ok(HttpResponse::Ok().json(cases::audit_trail(&services, id).await?))
+    let limit = query.limit.unwrap_or(cases::AUDIT_PAGE_DEFAULT);
+    if !(1..=cases::AUDIT_PAGE_MAX).contains(&limit) {
+        return Err(ServiceError::InvalidField {
+            field: "limit".into(),
+            message: format!("must be 1 to {}", cases::AUDIT_PAGE_MAX),
+        }
+        .into());
+    }
+    let after = query.after.unwrap_or(0);
+    if after < 0 {
+        return Err(ServiceError::InvalidField {
+            field: "after".into(),
+            message: "must not be negative".into(),
+        }
+        .into());
+    }
+    Ok(HttpResponse::Ok().json(cases::audit_trail(&services, id, after, limit).await?))
 }
 
 /// `filename*` (RFC 6266/5987) with an ASCII fallback: a safe `Content-Disposition`.
@@ -182,6 +243,7 @@ pub fn attachment_disposition(filename: &str) -> String {
     responses(
         (status = 200, description = "The original bytes, as an attachment", content_type = "application/octet-stream"),
         (status = 401, description = "unauthorized", body = super::problem::Problem),
+        (status = 429, description = "rate-limited: too many failed authentications from this client (Retry-After)", body = super::problem::Problem),
         (status = 404, description = "not-found", body = super::problem::Problem),
         (status = 500, description = "integrity-error: the stored blob failed to verify; nothing was sent", body = super::problem::Problem),
     )

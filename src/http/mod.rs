@@ -2,6 +2,7 @@
 
 mod admin;
 mod assets;
+pub mod client;
 mod csrf;
 mod form;
 mod json;
@@ -17,6 +18,7 @@ pub mod rate_limit;
 mod receipt;
 mod requests;
 
+use std::future::Future;
 use std::net::TcpListener;
 use std::sync::Arc;
 
@@ -28,9 +30,12 @@ use crate::services::{ServiceError, Services};
 use problem::ApiError;
 
 /// A bound, configured server: `build` binds and reports the port; `run_until_stopped` serves.
+/// `/metrics` is served by a second server on `server.metrics_bind`, never on the public listener.
 pub struct Application {
     port: u16,
     server: Server,
+    metrics: Option<(u16, Server)>,
+    services: Arc<Services>,
 }
 
 impl Application {
@@ -40,16 +45,37 @@ impl Application {
         Self::with_listener(services, listener)
     }
 
+    /// Serves the public routes on `listener`, and `/metrics` on `server.metrics_bind` (bound here).
     pub fn with_listener(services: Arc<Services>, listener: TcpListener) -> std::io::Result<Self> {
         let port = listener.local_addr()?.port();
         let workers = services.settings.server.workers;
+        let metrics = match services
+            .settings
+            .metrics_addr()
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?
+        {
+            Some(addr) => Some(metrics_server(&services, TcpListener::bind(addr)?)?),
+            None => None,
+        };
+        let trusted = web::Data::new(client::TrustedProxies(
+            services.settings.trusted_proxies().map_err(|e| {
+                std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string())
+            })?,
+        ));
+        let failed_auth = web::Data::new(rate_limit::FailedAuth::new(
+            services.settings.server.failed_auth_burst,
+            services.settings.server.failed_auth_per_minute,
+        ));
         let link_limits = web::Data::new(links::LinkLimits::new(&services));
         let partner_limits = web::Data::new(partners::PartnerLimits::new(&services));
         let form_guard = web::Data::new(csrf::FormGuard::new(&services));
-        let data = web::Data::from(services);
+        spawn_denial_flusher(&services);
+        let data = web::Data::from(Arc::clone(&services));
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
+                .app_data(trusted.clone())
+                .app_data(failed_auth.clone())
                 .app_data(form_guard.clone())
                 .app_data(link_limits.clone())
                 .app_data(partner_limits.clone())
@@ -96,6 +122,8 @@ impl Application {
         Ok(Self {
             port,
             server: server.run(),
+            metrics,
+            services,
         })
     }
 
@@ -103,17 +131,83 @@ impl Application {
         self.port
     }
 
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+    /// The port `/metrics` is served on, when metrics are on.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|(port, _)| *port)
     }
 
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.into_server().await
+    }
+
+    /// Stops the public server (the metrics server follows it).
     pub fn handle(&self) -> actix_web::dev::ServerHandle {
         self.server.handle()
     }
 
-    pub fn into_server(self) -> Server {
-        self.server
+    /// Both servers as one future: it ends when the public server stops, after stopping the metrics
+    /// server and writing the audit rows of refusals still being counted.
+    pub fn into_server(self) -> impl Future<Output = std::io::Result<()>> + Send + 'static {
+        let Self {
+            server,
+            metrics,
+            services,
+            ..
+        } = self;
+        async move {
+            let metrics = metrics.map(|(_, metrics)| {
+                let handle = metrics.handle();
+                (handle, tokio::spawn(metrics))
+            });
+            let result = server.await;
+            if let Some((handle, task)) = metrics {
+                handle.stop(true).await;
+                if let Ok(Err(e)) = task.await {
+                    tracing::warn!(error = %e, "the metrics server ended with an error");
+                }
+            }
+            crate::services::audit::flush_denials(&services, true).await;
+            result
+        }
     }
+}
+
+/// `/metrics` (and `/healthz`) alone, on their own listener: one worker, no signal handling of its
+/// own (it stops with the public server).
+fn metrics_server(
+    services: &Arc<Services>,
+    listener: TcpListener,
+) -> std::io::Result<(u16, Server)> {
+    let port = listener.local_addr()?.port();
+    let data = web::Data::from(Arc::clone(services));
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .route("/metrics", web::get().to(ops::metrics))
+            .route("/healthz", web::get().to(ops::healthz))
+            .default_service(web::to(not_found))
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)?
+    .shutdown_timeout(5)
+    .run();
+    Ok((port, server))
+}
+
+/// Writes the audit rows of refusal windows as they close, while the service lives.
+fn spawn_denial_flusher(services: &Arc<Services>) {
+    let services = Arc::downgrade(services);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            let Some(services) = services.upgrade() else {
+                break;
+            };
+            crate::services::audit::flush_denials(&services, false).await;
+        }
+    });
 }
 
 fn routes(cfg: &mut web::ServiceConfig) {
@@ -124,7 +218,6 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route("/problems/{code}", web::get().to(pages::problem_page))
         .route("/healthz", web::get().to(ops::healthz))
         .route("/readyz", web::get().to(ops::readyz))
-        .route("/metrics", web::get().to(ops::metrics))
         .route("/api/openapi.json", web::get().to(openapi::document))
         .route("/api/v1/requests", web::post().to(requests::submit))
         // Partners: before the administrators' routes on the same paths (a `csk_` key picks them).
@@ -178,7 +271,7 @@ async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
     Err(ApiError(ServiceError::NotFound))
 }
 
-/// The client's address as the socket sees it (proxies' headers are not trusted).
+/// The client's address: the peer's, or behind a trusted proxy the one it forwards (`client`).
 pub(crate) fn client_address(req: &HttpRequest) -> Option<String> {
-    req.peer_addr().map(|a| a.ip().to_string())
+    client::address(req).map(|ip| ip.to_string())
 }

@@ -68,7 +68,6 @@ impl Modify for PartnerKeyAuth {
         links::revoke,
         ops::healthz,
         ops::readyz,
-        ops::metrics,
         partners::create_case,
         partners::put_document,
         partners::correct_case,

@@ -1,4 +1,4 @@
-//! Operations endpoints: liveness, readiness, metrics.
+//! Operations endpoints: liveness, readiness, metrics (on its own listener: `server.metrics_bind`).
 
 use actix_web::{HttpResponse, web};
 use serde_json::json;
@@ -43,7 +43,8 @@ pub async fn readyz(services: web::Data<Services>) -> Result<HttpResponse, ApiEr
     })))
 }
 
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain")))]
+/// Prometheus text exposition. Served only on `server.metrics_bind`, so not in the public OpenAPI
+/// document.
 pub async fn metrics(services: web::Data<Services>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")

@@ -13,7 +13,7 @@ use futures_util::StreamExt;
 
 use super::json::{ClosedSets, Json};
 use super::problem::ApiError;
-use super::rate_limit::RateLimiter;
+use super::rate_limit::{FailedAuth, RateLimiter};
 use crate::domain::{
     AuditAction, AuditActor, AuditEvent, AuditOutcome, CaseId, ContactPreference, ServiceTier,
 };
@@ -21,7 +21,7 @@ use crate::services::partners::{
     self, CaseCorrection, CorrectedCase, CreatedCase, DocumentUpload, KEY_PREFIX, NewCase,
     PartnerDocument, PartnerIdentity,
 };
-use crate::services::{ServiceError, Services};
+use crate::services::{ServiceError, Services, audit};
 
 /// The bearer credential of a request, if any.
 fn bearer(req: &HttpRequest) -> Option<String> {
@@ -59,8 +59,13 @@ impl FromRequest for Partner {
             .get("case_id")
             .and_then(|c| c.parse::<CaseId>().ok());
         let client = super::client_address(req);
+        let failures = req.app_data::<web::Data<FailedAuth>>().cloned();
         Box::pin(async move {
             let services = services.ok_or(ServiceError::Internal("no state".into()))?;
+            let address = client.clone().unwrap_or_default();
+            if let Some(failures) = &failures {
+                failures.admit(&address)?;
+            }
             let authenticated = match key {
                 Some(key) => partners::authenticate(services.repo.as_ref(), &key).await,
                 None => Err(ServiceError::Unauthorized),
@@ -68,16 +73,19 @@ impl FromRequest for Partner {
             let partner = match authenticated {
                 Ok(partner) => partner,
                 Err(e) => {
-                    if matches!(e, ServiceError::Unauthorized) && case.is_some() {
-                        let mut event = AuditEvent::new(
-                            AuditActor::System,
-                            AuditAction::AccessDenied,
-                            AuditOutcome::Denied,
-                        )
-                        .client(client);
-                        event.case_id = case;
-                        if let Err(e) = services.repo.append_audit(&event).await {
-                            tracing::error!(error = %e, "could not audit a denied access");
+                    if matches!(e, ServiceError::Unauthorized) {
+                        if let Some(failures) = &failures {
+                            failures.failed(&address);
+                        }
+                        if case.is_some() {
+                            let mut event = AuditEvent::new(
+                                AuditActor::System,
+                                AuditAction::AccessDenied,
+                                AuditOutcome::Denied,
+                            )
+                            .client(client);
+                            event.case_id = case;
+                            audit::record_denial(&services, event).await;
                         }
                     }
                     return Err(e.into());

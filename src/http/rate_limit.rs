@@ -67,6 +67,52 @@ impl RateLimiter {
     }
 }
 
+impl RateLimiter {
+    /// Whether `key` has a token left, without taking it (`rate-limited` with the wait if not).
+    pub fn peek(&self, key: &str) -> Result<(), ServiceError> {
+        let buckets = self
+            .buckets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Some(bucket) = buckets.get(key) else {
+            return Ok(());
+        };
+        let elapsed = Instant::now().duration_since(bucket.updated).as_secs_f64();
+        let tokens = (bucket.tokens + elapsed * self.refill_per_second).min(self.capacity);
+        if tokens >= 1.0 {
+            return Ok(());
+        }
+        let wait = ((1.0 - tokens) / self.refill_per_second).ceil();
+        tracing::info!(limiter = self.name, "rate limited");
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        Err(ServiceError::RateLimited {
+            retry_after_seconds: (wait as u64).max(1),
+        })
+    }
+}
+
+/// Failed authentications per client address (`server.failed_auth_burst`, `..._per_minute`): a
+/// client that has used them up gets `rate-limited` for every authenticated route, before its
+/// token or key is looked at, so guessing costs neither database reads nor audit rows.
+pub struct FailedAuth(RateLimiter);
+
+impl FailedAuth {
+    pub fn new(burst: u32, per_minute: u32) -> Self {
+        Self(RateLimiter::new("failed-auth", burst, per_minute))
+    }
+
+    /// Refuses a client with no failures left.
+    pub fn admit(&self, client: &str) -> Result<(), ServiceError> {
+        self.0.peek(client)
+    }
+
+    /// Counts one failed authentication.
+    pub fn failed(&self, client: &str) {
+        // Out of tokens already: the next `admit` refuses; nothing more to count.
+        let _ = self.0.check(client);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,5 +133,21 @@ mod tests {
             limiter.check("10.0.0.2").is_ok(),
             "other keys have their own bucket"
         );
+    }
+
+    #[test]
+    fn failures_are_admitted_until_the_burst_is_spent() {
+        let failures = FailedAuth::new(2, 1);
+        for _ in 0..2 {
+            assert!(failures.admit("192.0.2.1").is_ok());
+            failures.failed("192.0.2.1");
+        }
+        match failures.admit("192.0.2.1") {
+            Err(ServiceError::RateLimited {
+                retry_after_seconds,
+            }) => assert!(retry_after_seconds >= 1),
+            other => panic!("expected rate-limited, got {other:?}"),
+        }
+        assert!(failures.admit("192.0.2.2").is_ok());
     }
 }

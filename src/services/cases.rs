@@ -178,6 +178,10 @@ pub struct AuditEntry {
     /// What else the row says (e.g. `fields=email,phone` for `case.corrected`); never personal data.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// How many repeated events this row stands for (refusals from one client aggregated over a
+    /// window); absent for a single event.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub count: Option<i64>,
     /// Hex SHA-256 chaining this row to the one before it.
     pub hash: String,
 }
@@ -185,23 +189,42 @@ pub struct AuditEntry {
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct AuditTrail {
     pub events: Vec<AuditEntry>,
-    /// Whether the whole chain (every case's rows) verifies.
+    /// Whether the chain verifies: every row appended up to now (verified incrementally since the
+    /// service started) and each row served here against the row before it.
     pub chain_valid: bool,
+    /// The `after` of the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_after: Option<i64>,
 }
 
-/// A case's audit trail, with the verdict on the whole chain it belongs to.
-pub async fn audit_trail(services: &Services, id: CaseId) -> Result<AuditTrail, ServiceError> {
+/// Events served per page of a case's audit trail, by default and at most.
+pub const AUDIT_PAGE_DEFAULT: u32 = 100;
+pub const AUDIT_PAGE_MAX: u32 = 1000;
+
+/// A page of a case's audit trail: its events after sequence number `after`, at most `limit`.
+pub async fn audit_trail(
+    services: &Services,
+    id: CaseId,
+    after: i64,
+    limit: u32,
+) -> Result<AuditTrail, ServiceError> {
     services
         .repo
         .get_case(id)
         .await?
         .ok_or(ServiceError::NotFound)?;
-    let all = services.repo.audit_records(None).await?;
-    let chain_valid = crate::domain::audit::verify_chain(&all).is_ok();
-    let case = id.to_string();
-    let events = all
+    let limit = limit.clamp(1, AUDIT_PAGE_MAX);
+    // One row more than a page tells whether another page follows.
+    let mut rows = services
+        .repo
+        .audit_page(Some(id), after.max(0), i64::from(limit) + 1)
+        .await?;
+    let more = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    let chain_valid = super::audit::chain_holds(services, &rows).await?;
+    let next_after = more.then(|| rows.last().map(|r| r.seq)).flatten();
+    let events = rows
         .into_iter()
-        .filter(|r| r.case_id.as_deref() == Some(case.as_str()))
         .map(|r| AuditEntry {
             seq: r.seq,
             at: r.at,
@@ -212,12 +235,14 @@ pub async fn audit_trail(services: &Services, id: CaseId) -> Result<AuditTrail, 
             client: r.client,
             outcome: r.outcome,
             detail: r.detail,
+            count: r.count,
             hash: hex::encode(r.hash),
         })
         .collect();
     Ok(AuditTrail {
         events,
         chain_valid,
+        next_after,
     })
 }
 

@@ -2,6 +2,7 @@
 //! Handlers call these; these call the repositories, the blob store and crypto.
 
 pub mod admin;
+pub mod audit;
 pub mod budget;
 pub mod cases;
 pub mod documents;
@@ -168,6 +169,8 @@ pub struct Services {
     /// Bounds CPU-heavy work (intake inspection, sealing, DICOM decode, thumbnails) to the cores
     /// there are: see [`Services::run_cpu`].
     pub cpu_permits: std::sync::Arc<tokio::sync::Semaphore>,
+    /// Refused accesses being aggregated, and how far the audit chain is verified.
+    pub audit: audit::AuditState,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -206,7 +209,11 @@ impl Services {
             std::time::Duration::from_secs(settings.intake.upload_budget_wait_seconds),
         );
         let client_uploads = ClientUploads::new(settings.intake.max_uploads_per_client);
+        let audit = audit::AuditState::new(std::time::Duration::from_secs(
+            settings.server.denial_audit_window_seconds,
+        ));
         Ok(Self {
+            audit,
             settings,
             repo,
             blobs,

@@ -22,8 +22,8 @@ use super::submit::{Submission, field_context};
 use super::{ServiceError, Services};
 use crate::crypto::{CaseKey, decrypt_field, encrypt_field};
 use crate::db::{
-    CaseRecord, DbError, DocumentClaim, DocumentClaimRequest, IdempotencyClaim, IdempotencyRef,
-    PartnerCaseRecord, PartnerKeyRecord, Repository,
+    CaseQuota, CaseRecord, DbError, DocumentClaim, DocumentClaimRequest, IdempotencyClaim,
+    IdempotencyRef, PartnerCaseInsert, PartnerCaseRecord, PartnerKeyRecord, Repository,
 };
 use crate::domain::{
     AuditAction, AuditActor, AuditEvent, AuditOutcome, CaseId, CaseStatus, ContactPreference,
@@ -384,15 +384,21 @@ async fn insert_case(
 ) -> Result<CreatedCase, ServiceError> {
     let now = Utc::now().trunc_subsecs(6);
     let quotas = quotas(services, &partner.organisation);
+    let quota = CaseQuota {
+        max_cases: i64::from(quotas.max_cases_per_day),
+        since: now - Duration::hours(24),
+    };
+    let over_quota = |oldest: Option<DateTime<Utc>>| ServiceError::RateLimited {
+        retry_after_seconds: seconds_until(oldest.unwrap_or(now) + Duration::hours(24), now),
+    };
+    // A cheap early answer for an organisation already at its quota; the count that decides is
+    // the one inside the inserting transaction (`create_partner_case`).
     let (created_today, oldest) = services
         .repo
-        .partner_cases_since(&partner.organisation, now - Duration::hours(24))
+        .partner_cases_since(&partner.organisation, quota.since)
         .await?;
-    if created_today >= i64::from(quotas.max_cases_per_day) {
-        let frees_at = oldest.unwrap_or(now) + Duration::hours(24);
-        return Err(ServiceError::RateLimited {
-            retry_after_seconds: seconds_until(frees_at, now),
-        });
+    if created_today >= quota.max_cases {
+        return Err(over_quota(oldest));
     }
     let case_id = CaseId::new();
     let key = CaseKey::generate();
@@ -439,10 +445,17 @@ async fn insert_case(
         };
         match services
             .repo
-            .create_partner_case(&record, &partner_row, claim, std::slice::from_ref(&event))
+            .create_partner_case(
+                &record,
+                &partner_row,
+                claim,
+                quota,
+                std::slice::from_ref(&event),
+            )
             .await
         {
-            Ok(true) => {
+            Ok(PartnerCaseInsert::OverQuota { oldest }) => return Err(over_quota(oldest)),
+            Ok(PartnerCaseInsert::Created) => {
                 tracing::info!(case_id = %case_id, "partner case created");
                 return Ok(CreatedCase {
                     case_id,
@@ -454,7 +467,7 @@ async fn insert_case(
                     external_reference: case.external_reference.clone(),
                 });
             }
-            Ok(false) => {
+            Ok(PartnerCaseInsert::ClaimLost) => {
                 return Err(ServiceError::Conflict {
                     reason: "a create with this Idempotency-Key is in progress",
                     retry_after_seconds: Some(1),
@@ -565,6 +578,7 @@ async fn owned_case(
     )
     .case(id)
     .client(client);
+    // An authenticated key, rate-limited per key: each refusal is its own row.
     if let Err(e) = services.repo.append_audit(&event).await {
         tracing::error!(error = %e, "could not audit a denied access");
     }
@@ -844,12 +858,21 @@ pub async fn get_case(
     id: CaseId,
     client: Option<String>,
 ) -> Result<PartnerCaseView, ServiceError> {
-    let owned = owned_case(services, partner, id, client).await?;
+    let owned = owned_case(services, partner, id, client.clone()).await?;
     let mut documents = Vec::new();
     for (client_id, document) in services.repo.partner_documents(id).await? {
         documents.push(stored_view(services, &owned, &client_id, document).await?);
     }
     let created = owned.created()?;
+    // Reading a case's personal data is audited; no row, no data.
+    let event = AuditEvent::new(
+        partner.actor(),
+        AuditAction::CaseViewed,
+        AuditOutcome::Success,
+    )
+    .case(id)
+    .client(client);
+    services.repo.append_audit(&event).await?;
     Ok(PartnerCaseView {
         case_id: created.case_id,
         reference: created.reference,

@@ -76,7 +76,7 @@ async fn a_tampered_first_chunk_is_an_integrity_error_with_no_bytes_and_an_audit
         audit_outcomes(&app, "document.downloaded").await,
         vec!["integrity-error"]
     );
-    let metrics = app.get("/metrics").await.text().await.unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("consilium_integrity_failures_total 1"),
         "{metrics}"

@@ -191,6 +191,8 @@ pub async fn postgres_database() -> String {
 
 pub struct TestApp {
     pub address: String,
+    /// The metrics listener (`server.metrics_bind`, a free loopback port).
+    pub metrics_address: String,
     pub client: reqwest::Client,
     pub services: Arc<Services>,
     pub admin_token: String,
@@ -241,6 +243,10 @@ impl TestApp {
                 data_dir.path().display().to_string(),
             ),
             ("CONSILIUM__SERVER__BIND".into(), "127.0.0.1:0".into()),
+            (
+                "CONSILIUM__SERVER__METRICS_BIND".into(),
+                "127.0.0.1:0".into(),
+            ),
             ("CONSILIUM__SERVER__ENVIRONMENT".into(), "test".into()),
             ("CONSILIUM__SERVER__WORKERS".into(), "2".into()),
             ("CONSILIUM__DATABASE__URL".into(), database_url.clone()),
@@ -263,6 +269,7 @@ impl TestApp {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let app = Application::with_listener(Arc::clone(&services), listener).unwrap();
         let port = app.port();
+        let metrics_port = app.metrics_port().expect("metrics are on in tests");
         let server = app.handle();
         tokio::spawn(app.into_server());
         let admin_token = match admin_token {
@@ -273,6 +280,7 @@ impl TestApp {
         };
         Self {
             address: format!("http://127.0.0.1:{port}"),
+            metrics_address: format!("http://127.0.0.1:{metrics_port}"),
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
@@ -356,6 +364,18 @@ impl TestApp {
             .send()
             .await
             .unwrap()
+    }
+
+    /// The Prometheus text from the metrics listener.
+    pub async fn metrics(&self) -> String {
+        let response = self
+            .client
+            .get(format!("{}/metrics", self.metrics_address))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "the metrics listener answers");
+        response.text().await.unwrap()
     }
 
     /// Every object key in the blob store.

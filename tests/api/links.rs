@@ -622,7 +622,7 @@ async fn link_routes_are_rate_limited_per_link_and_tokens_stay_out_of_metrics() 
     let (_, other, _) = link(&app, &case, &["view"], None, false).await;
     assert_eq!(app.get(&other).await.status(), 200);
 
-    let metrics = app.get("/metrics").await.text().await.unwrap();
+    let metrics = app.metrics().await;
     let token = path.trim_start_matches("/l/");
     assert!(
         !metrics.contains(token.split('.').next().unwrap()),

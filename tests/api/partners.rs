@@ -697,6 +697,77 @@ async fn the_daily_case_quota_is_per_organisation() {
     );
 }
 
+/// Twenty creates at once against a quota of five: exactly five cases, the rest 429.
+async fn parallel_creates_never_pass_the_daily_quota(backend: Backend) {
+    let app = TestApp::spawn_with(
+        backend,
+        &[(
+            "CONSILIUM__PARTNERS__ORGANISATIONS__EMBASSY_A__MAX_CASES_PER_DAY",
+            "5",
+        )],
+    )
+    .await;
+    let key = key(&app, "emb-a", "embassy_a").await;
+    let creates = (0..20).map(|n| {
+        let (app, key) = (&app, &key);
+        async move {
+            let with_key = (n % 2 == 0).then(|| format!("par-{n}"));
+            create(app, key, with_key.as_deref(), &new_case(&format!("P{n}"))).await
+        }
+    });
+    let responses = futures_util::future::join_all(creates).await;
+    let mut created = 0;
+    for response in responses {
+        match response.status().as_u16() {
+            201 => created += 1,
+            _ => {
+                assert!(response.headers().contains_key("retry-after"));
+                assert_problem(response, 429, "rate-limited").await;
+            }
+        }
+    }
+    assert_eq!(created, 5);
+    assert_eq!(app.row_counts().await.0, 5, "five case rows");
+}
+
+#[tokio::test]
+async fn parallel_creates_never_pass_the_daily_quota_on_sqlite() {
+    parallel_creates_never_pass_the_daily_quota(Backend::FsSqlite).await;
+}
+
+#[tokio::test]
+async fn parallel_creates_never_pass_the_daily_quota_on_postgres() {
+    parallel_creates_never_pass_the_daily_quota(Backend::S3Postgres).await;
+}
+
+#[tokio::test]
+async fn a_partner_reading_its_case_is_audited_under_its_key() {
+    let app = TestApp::spawn().await;
+    let owner = key(&app, "emb-a", "embassy-a").await;
+    let case = created_case(&app, &owner).await;
+    assert_eq!(read_case(&app, &owner, &case).await.status(), 200);
+    let trail: Value = app
+        .client
+        .get(format!("{}/api/v1/cases/{case}/audit", app.address))
+        .bearer_auth(&app.admin_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let viewed: Vec<&Value> = trail["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "case.viewed")
+        .collect();
+    assert_eq!(viewed.len(), 1, "{trail}");
+    assert_eq!(viewed[0]["actor"], "partner:emb-a");
+    assert_eq!(viewed[0]["client"], "127.0.0.1");
+    assert_eq!(viewed[0]["outcome"], "success");
+}
+
 #[tokio::test]
 async fn the_openapi_document_describes_the_partner_routes() {
     let app = TestApp::spawn().await;
@@ -1114,6 +1185,7 @@ impl Server {
                 "CONSILIUM__SERVER__BIND",
                 format!("127.0.0.1:{}", self.port),
             )
+            .env("CONSILIUM__SERVER__METRICS_BIND", "127.0.0.1:0")
             .env("CONSILIUM__SERVER__ENVIRONMENT", "test")
             .env("CONSILIUM__SERVER__WORKERS", "2")
             .env("CONSILIUM__PARTNERS__CLAIM_LEASE_SECONDS", "2")
