@@ -159,12 +159,24 @@ async fn admin_routes_refuse_missing_or_wrong_tokens_and_audit_the_denial() {
         .iter()
         .filter(|r| r.action == "access.denied")
         .collect();
+    // Three tries at each: the first is written at once, the repeats are counted into one more row
+    // when the window (`server.denial_audit_window_seconds`) closes.
     assert_eq!(
         denied.len(),
-        6,
-        "document and case reads are audited as denied"
+        2,
+        "document and case reads are audited as denied: {denied:?}"
     );
     assert!(denied.iter().all(|r| r.outcome == "denied"));
+    assert!(
+        denied
+            .iter()
+            .any(|r| r.document_id.as_deref() == Some(doc.as_str()))
+    );
+    assert!(
+        denied
+            .iter()
+            .any(|r| r.case_id.as_deref() == Some(case.as_str()))
+    );
 }
 
 #[tokio::test]
