@@ -19,6 +19,8 @@ port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0));
 base="http://127.0.0.1:$port"
 export CONSILIUM__DATA_DIR="$work/data"
 export CONSILIUM__SERVER__BIND="127.0.0.1:$port"
+# Metrics on any free loopback port (the default 9464 may be taken by another run).
+export CONSILIUM__SERVER__METRICS_BIND="127.0.0.1:0"
 export CONSILIUM__SERVER__PUBLIC_URL="$base"
 export CONSILIUM__LOG__FORMAT=pretty
 # Previews carry the recipient and the time, as a deployment that wants it would run (the viewer's
