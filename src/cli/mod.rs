@@ -118,14 +118,19 @@ pub async fn run(cli: Cli) -> ExitCode {
 async fn serve(settings: Settings) -> Result<ExitCode, String> {
     let bind = settings.server.bind.clone();
     let public_url = settings.server.public_url.clone();
+    let settings_metrics = settings.metrics_addr().map_err(|e| e.to_string())?;
     let services = Services::connect(settings)
         .await
         .map_err(|e| e.to_string())?;
     let app = Application::build(Arc::new(services))
         .map_err(|e| format!("cannot listen on {bind}: {e}"))?;
     let host = bind.rsplit_once(':').map_or(bind.as_str(), |(h, _)| h);
+    let metrics = match (settings_metrics, app.metrics_port()) {
+        (Some(addr), Some(port)) => format!("; metrics on http://{}:{port}/metrics", addr.ip()),
+        _ => "; metrics off".to_owned(),
+    };
     println!(
-        "Consilium listening on http://{host}:{} (public URL {public_url})",
+        "Consilium listening on http://{host}:{} (public URL {public_url}{metrics})",
         app.port()
     );
     app.run_until_stopped().await.map_err(|e| e.to_string())?;
