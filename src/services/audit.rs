@@ -270,7 +270,7 @@ mod tests {
 
     #[test]
     fn repeats_in_a_window_become_one_counted_row() {
-        let state = AuditState::new(Duration::from_secs(3600));
+        let state = AuditState::new(Duration::from_hours(1));
         let case = CaseId::new();
         assert!(state.admit_denial(&denial("192.0.2.1", case)).0);
         for _ in 0..9 {

@@ -417,21 +417,21 @@ async fn the_audit_trail_is_paged_and_a_tampered_row_it_serves_fails_the_chain()
 
     let mut paged = Vec::new();
     let mut query = "?limit=3".to_owned();
-    let mut pages = 0;
+    let mut page_count = 0;
     loop {
         let page: Value = audit_page(&app, &case, &query).await.json().await.unwrap();
         assert_eq!(page["chain_valid"], true, "{page}");
         let events = page["events"].as_array().unwrap();
         assert!(events.len() <= 3);
         paged.extend(events.iter().map(|e| e["seq"].as_i64().unwrap()));
-        pages += 1;
+        page_count += 1;
         match page["next_after"].as_i64() {
             Some(after) => query = format!("?limit=3&after={after}"),
             None => break,
         }
     }
     assert_eq!(paged, all);
-    assert_eq!(pages, 3);
+    assert_eq!(page_count, 3);
 
     assert_problem(
         audit_page(&app, &case, "?limit=0").await,
