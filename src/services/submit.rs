@@ -298,8 +298,9 @@ impl Submission {
                 Ok::<_, IntakeError>((media_type, data))
             })
             .await?
-            .map_err(|e| {
-                ServiceError::Internal(format!("re-reading a checked archive member: {e}"))
+            // The intake error names the member: the log gets its position only.
+            .map_err(|_| {
+                ServiceError::Internal(format!("re-reading checked archive member {}", n + 1))
             })?;
         self.store(
             name,
