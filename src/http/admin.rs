@@ -94,6 +94,7 @@ pub struct ListQuery {
         (status = 200, description = "Cases, newest first", body = CaseList),
         (status = 401, description = "unauthorized", body = super::problem::Problem),
         (status = 429, description = "rate-limited: too many failed authentications from this client (Retry-After)", body = super::problem::Problem),
+        (status = 422, description = "invalid-field: `status` is not a case status", body = super::problem::Problem),
     )
 )]
 pub async fn list_cases(

@@ -124,7 +124,10 @@ pub async fn create(
     tag = "admin",
     params(("case_id" = String, Path, description = "Case id")),
     security(("bearer" = [])),
-    responses((status = 200, description = "The case's links with uses, lock-out and revocation (audited as `links.listed`)", body = [links::LinkView]))
+    responses(
+        (status = 200, description = "The case's links with uses, lock-out and revocation (audited as `links.listed`)", body = links::LinkList),
+        (status = 404, description = "not-found", body = super::problem::Problem),
+    )
 )]
 pub async fn list(
     req: HttpRequest,
@@ -134,7 +137,7 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let case: CaseId = path.parse().map_err(|_| ServiceError::NotFound)?;
     let links = links::list(&services, case, &admin.name, super::client_address(&req)).await?;
-    Ok(HttpResponse::Ok().json(json!({ "links": links })))
+    Ok(HttpResponse::Ok().json(links::LinkList { links }))
 }
 
 #[utoipa::path(

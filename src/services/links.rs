@@ -68,6 +68,12 @@ pub struct LinkView {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
+/// A case's links, as `GET /api/v1/cases/{case_id}/links` answers them.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct LinkList {
+    pub links: Vec<LinkView>,
+}
+
 fn recipient_context(link: LinkId) -> String {
     format!("link/{link}/recipient")
 }

@@ -11,6 +11,7 @@ mod intake_limits;
 mod json_bodies;
 mod leakage;
 mod links;
+mod openapi;
 mod operations;
 mod partners;
 mod rejections;
