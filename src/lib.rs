@@ -8,6 +8,8 @@ pub mod config;
 pub mod crypto;
 pub mod db;
 pub mod domain;
+#[doc(hidden)] // entry points for the fuzz targets in fuzz/, not an API
+pub mod fuzzing;
 pub mod http;
 pub mod imaging;
 pub mod intake;

@@ -57,7 +57,8 @@ impl Modify for PartnerKeyAuth {
 /// What every operation can answer besides its own responses, and how errors are served:
 /// * every `Problem` body is `application/problem+json` (API.md: every error is), not the
 ///   `application/json` utoipa writes by default;
-/// * an operation with a security requirement answers `401 unauthorized` (the extractor);
+/// * an operation with a security requirement answers `401 unauthorized` (the extractor) and
+///   `429 rate-limited` (failed authentication is rate-limited per client);
 /// * an operation with a request body answers `400 malformed-request` when it cannot be read.
 ///
 /// Added here once, so that a handler's annotation lists what is particular to it.
@@ -98,7 +99,9 @@ impl Modify for ProblemResponses {
                     let is_problem = response.content.get("application/json").is_some_and(|c| {
                         matches!(&c.schema, Some(RefOr::Ref(r)) if r.ref_location == problem_ref)
                     });
-                    if is_problem && let Some(content) = response.content.shift_remove("application/json") {
+                    if is_problem
+                        && let Some(content) = response.content.shift_remove("application/json")
+                    {
                         response.content.insert(PROBLEM.to_owned(), content);
                     }
                 }
@@ -107,6 +110,10 @@ impl Modify for ProblemResponses {
                     responses
                         .entry("401".to_owned())
                         .or_insert_with(|| problem("unauthorized").into());
+                    responses.entry("429".to_owned()).or_insert_with(|| {
+                        problem("rate-limited (with Retry-After): too many failed authentications")
+                            .into()
+                    });
                 }
                 if op.request_body.is_some() {
                     responses.entry("400".to_owned()).or_insert_with(|| {
@@ -124,7 +131,9 @@ struct RequestForm;
 
 impl Modify for RequestForm {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::schema::{ArrayBuilder, KnownFormat, ObjectBuilder, SchemaFormat, Type};
+        use utoipa::openapi::schema::{
+            ArrayBuilder, KnownFormat, ObjectBuilder, SchemaFormat, Type,
+        };
         let text = || ObjectBuilder::new().schema_type(Type::String);
         let one_of = |values: &[&str]| text().enum_values(Some(values.iter().copied()));
         let file = || {
@@ -136,16 +145,28 @@ impl Modify for RequestForm {
         let sponsors: Vec<&str> = Sponsor::ALL.iter().map(|s| s.as_str()).collect();
         let contact: Vec<&str> = ContactPreference::ALL.iter().map(|c| c.as_str()).collect();
         let form = ObjectBuilder::new()
-            .property("full_name", text().min_length(Some(1)).max_length(Some(200)))
-            .property("email", text().format(Some(SchemaFormat::KnownFormat(KnownFormat::Email))))
+            .property(
+                "full_name",
+                text().min_length(Some(1)).max_length(Some(200)),
+            )
+            .property(
+                "email",
+                text().format(Some(SchemaFormat::KnownFormat(KnownFormat::Email))),
+            )
             .property("phone", text())
             .property("contact_preference", one_of(&contact))
             .property("service", one_of(&tiers))
-            .property("condition", text().min_length(Some(1)).max_length(Some(5000)))
+            .property(
+                "condition",
+                text().min_length(Some(1)).max_length(Some(5000)),
+            )
             .property("terms_accepted", one_of(&["true", "yes", "on"]))
             .property("sponsor", one_of(&sponsors))
             .property("sponsor_reference", text())
-            .property("report", ArrayBuilder::new().items(file()).max_items(Some(10)))
+            .property(
+                "report",
+                ArrayBuilder::new().items(file()).max_items(Some(10)),
+            )
             .property("image", ArrayBuilder::new().items(file()))
             .property("guarantee_letter", file())
             .required("full_name")

@@ -17,14 +17,14 @@
 //! Previews are not of diagnostic quality: they are 8-bit, resized, and may be lossy.
 
 mod dicom_meta;
-mod jpeg12;
+pub(crate) mod jpeg12; // pub(crate) for crate::fuzzing
 #[doc(hidden)] // public for tests/corpus.rs, which compares decoded samples with twin files
 pub mod jpegls;
 mod palette;
 mod photo;
 mod render;
-mod rle;
-mod scan;
+pub(crate) mod rle; // pub(crate) for crate::fuzzing
+pub(crate) mod scan; // pub(crate) for crate::fuzzing
 mod watermark;
 mod window;
 

@@ -41,9 +41,15 @@ async fn enums_in_the_document_are_the_values_on_the_wire() {
     let served = &case["cases"][0];
     let doc = document(&app).await;
     let schemas = &doc["components"]["schemas"];
-    for (schema, value) in [("CaseStatus", &served["status"]), ("ServiceTier", &served["service"])] {
+    for (schema, value) in [
+        ("CaseStatus", &served["status"]),
+        ("ServiceTier", &served["service"]),
+    ] {
         let allowed = schemas[schema]["enum"].as_array().unwrap();
-        assert!(allowed.contains(value), "{schema}: {value} not in {allowed:?}");
+        assert!(
+            allowed.contains(value),
+            "{schema}: {value} not in {allowed:?}"
+        );
     }
     assert_eq!(
         schemas["LinkRole"]["enum"],
@@ -73,6 +79,7 @@ async fn problems_are_documented_as_problem_json_and_secured_operations_answer_4
         let secured = op["security"].as_array().is_some_and(|s| !s.is_empty());
         if secured {
             assert!(op["responses"]["401"].is_object(), "{method} {path}: 401");
+            assert!(op["responses"]["429"].is_object(), "{method} {path}: 429");
         }
         if op["requestBody"].is_object() {
             assert!(op["responses"]["400"].is_object(), "{method} {path}: 400");
@@ -132,11 +139,17 @@ async fn the_link_list_is_documented_as_served() {
 async fn the_request_form_fields_are_in_the_document() {
     let app = TestApp::spawn().await;
     let doc = document(&app).await;
-    let form = &doc["paths"]["/api/v1/requests"]["post"]["requestBody"]["content"]
-        ["multipart/form-data"]["schema"];
+    let form = &doc["paths"]["/api/v1/requests"]["post"]["requestBody"]["content"]["multipart/form-data"]
+        ["schema"];
     assert_eq!(
         form["required"],
-        json!(["full_name", "email", "service", "condition", "terms_accepted"])
+        json!([
+            "full_name",
+            "email",
+            "service",
+            "condition",
+            "terms_accepted"
+        ])
     );
     assert_eq!(form["properties"]["report"]["items"]["format"], "binary");
     assert_eq!(
