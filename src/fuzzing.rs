@@ -12,7 +12,15 @@ use crate::imaging::{ImagingError, jpeg12, rle, scan};
 /// walks every element header of the data set, as `index_dicom` and `render_dicom` do before
 /// `dicom-object` sees the bytes.
 pub fn dicom_prescan(bytes: &[u8]) -> Result<(), ImagingError> {
-    let container = scan::split_container(bytes)?;
+    let cap = scan::MAX_INFLATED_BYTES;
+    // Indexing keeps the header only; rendering keeps the whole data set.
+    let header = prescan_with(bytes, scan::Inflate::Header { cap });
+    let whole = prescan_with(bytes, scan::Inflate::Whole { cap });
+    header.and(whole)
+}
+
+fn prescan_with(bytes: &[u8], inflate: scan::Inflate) -> Result<(), ImagingError> {
+    let container = scan::split_container(bytes, inflate)?;
     let data = &container.dataset;
     let layout = scan::scan_dataset(data, scan::Encoding::for_ts(&container.parse_ts_uid))?;
     assert!(
