@@ -372,6 +372,8 @@ pub async fn get_case(
         (status = 403, description = "forbidden: another organisation's case", body = super::problem::Problem),
         (status = 404, description = "not-found", body = super::problem::Problem),
         (status = 409, description = "invalid-transition: the case is past correction (`case_status`: its status; `allowed`: the statuses in which a correction is accepted)", body = super::problem::Problem),
+        (status = 413, description = "request-too-large: a body over 1 MiB", body = super::problem::Problem),
+        (status = 415, description = "unsupported-media-type: not application/json", body = super::problem::Problem),
         (status = 422, description = "invalid-field (`field`)", body = super::problem::Problem),
         (status = 429, description = "rate-limited", body = super::problem::Problem),
     )
