@@ -69,3 +69,7 @@ pub fn rle_decode(
     );
     Ok(())
 }
+
+/// The check the upload handlers make on a multipart content type before actix-multipart reads
+/// the body (see `http::requests`).
+pub use crate::http::multipart_boundary_ok;

@@ -18,6 +18,8 @@ pub mod rate_limit;
 mod receipt;
 mod requests;
 
+pub use requests::multipart_boundary_ok;
+
 use std::future::Future;
 use std::net::TcpListener;
 use std::sync::Arc;
