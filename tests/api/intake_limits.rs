@@ -181,7 +181,7 @@ async fn stalled_upload(address: &str, declared: u64, first_bytes: &[u8]) -> Tcp
     let host = address.trim_start_matches("http://");
     let mut stream = TcpStream::connect(host).await.unwrap();
     let head = format!(
-        "POST /api/v1/requests HTTP/1.1\r\nHost: {host}\r\nContent-Type: multipart/form-data; boundary=XYZ\r\nContent-Length: {declared}\r\n\r\n"
+        "POST /api/v1/requests HTTP/1.1\r\nHost: {host}\r\nContent-Type: multipart/form-data; boundary=XYZ0\r\nContent-Length: {declared}\r\n\r\n"
     );
     stream.write_all(head.as_bytes()).await.unwrap();
     stream.write_all(first_bytes).await.unwrap();
@@ -190,7 +190,7 @@ async fn stalled_upload(address: &str, declared: u64, first_bytes: &[u8]) -> Tcp
 }
 
 const FIRST_PART: &[u8] =
-    b"--XYZ\r\nContent-Disposition: form-data; name=\"report\"; filename=\"a.pdf\"\r\n\r\n%PDF-1.4\n";
+    b"--XYZ0\r\nContent-Disposition: form-data; name=\"report\"; filename=\"a.pdf\"\r\n\r\n%PDF-1.4\n";
 
 /// Reads what the server answers on `stream`, up to the end of a problem body naming `code`
 /// (bounded in time).
@@ -222,7 +222,7 @@ async fn a_huge_body_of_text_fields_is_refused_at_the_first_field_not_in_the_con
     let mut stream = stalled_upload(
         &app.address,
         95 * MIB,
-        b"--XYZ\r\nContent-Disposition: form-data; name=\"pad0\"\r\n\r\npppppppp",
+        b"--XYZ0\r\nContent-Disposition: form-data; name=\"pad0\"\r\n\r\npppppppp",
     )
     .await;
     let text = answer_naming(&mut stream, "invalid-field").await;

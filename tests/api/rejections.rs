@@ -26,8 +26,8 @@ async fn a_broken_multipart_body_is_malformed_request() {
     let response = app
         .client
         .post(format!("{}/api/v1/requests", app.address))
-        .header("content-type", "multipart/form-data; boundary=XYZ")
-        .body("--XYZ\r\nContent-Disposition: form-data; name=\"full_name\"\r\n\r\nJane\r\n--XYZ\r\nthis is not a part header\r\n")
+        .header("content-type", "multipart/form-data; boundary=XYZ0")
+        .body("--XYZ0\r\nContent-Disposition: form-data; name=\"full_name\"\r\n\r\nJane\r\n--XYZ0\r\nthis is not a part header\r\n")
         .send()
         .await
         .unwrap();
