@@ -171,6 +171,16 @@ function countSubmissions(page) {
 
 // ---- The tests ----
 
+/** Waits (bounded) until `count` files matching `selector` are listed: a chosen file is listed
+ * once it has been read and hashed (the page keeps one of two identical files), not at once. */
+async function chosen(page, selector, count) {
+  await page.waitForFunction(
+    ([sel, n]) => document.querySelectorAll(sel).length === n,
+    [selector, count],
+    { timeout: 10000 },
+  ).catch(() => {});
+}
+
 test('the empty form: labelled, readable at 360 px and at 200 % zoom, no axe violation, screenshots', async () => {
   const page = await newPage();
   const response = await page.goto(BASE + '/');
@@ -248,6 +258,7 @@ test('a complete request with a PDF and two real photos shows progress, then the
   await fillAnswers(page);
   await page.setInputFiles('#report', [LETTER]);
   await page.setInputFiles('#image', [FUNDUS, LAUNCH]);
+  await chosen(page, '#image-files li.file--ok', 2);
   assert.equal(await page.locator('#image-files li.file--ok').count(), 2);
   // A slow upload (CDP throttling) so that the progress bar can be seen moving.
   const cdp = await page.context().newCDPSession(page);
@@ -307,6 +318,7 @@ test('a .pdf that is really an executable is refused by the server beside that f
     full_name: PATIENT.full_name, email: PATIENT.email, phone: PATIENT.phone, condition: PATIENT.condition,
     contact: 'phone', service: 'records_review', terms: true,
   }, 'every answer is still there');
+  await chosen(page, '#report-files li.file--ok, #image-files li.file--ok', 2);
   assert.equal(await page.locator('#report-files li.file--ok, #image-files li.file--ok').count(), 2, 'the other files are still chosen');
   assert.ok(await page.isHidden('#receipt'));
   await axe(page, 'server refusal');
@@ -363,6 +375,7 @@ test('a patient using only the keyboard can complete and send the form', async (
   for (let i = 0; i < 100 && choosers.length === 0; i++) await page.waitForTimeout(50);
   assert.equal(choosers.length, 1, 'Enter on "Add scans or images" opens the file chooser');
   await choosers[0].setFiles([FUNDUS]);
+  await chosen(page, '#image-files li.file--ok', 1);
   assert.equal(await page.locator('#image-files li.file--ok').count(), 1);
   await tabTo('terms_accepted');
   await page.keyboard.press('Space');
