@@ -1,11 +1,9 @@
-//! The zip reader: `archive_members` (every rule `inspect` applies to a `.zip`, listing the
-//! members) and then `read_member` for each listed member, as a submission stores them. A member
-//! that passed the check must read back at its measured size (otherwise the upload is a 500).
+//! The zip reader: `inspect` of a `.zip` (every archive rule, listing the members it checked) and
+//! then `read_member` for each listed member, as a submission stores them. A member that passed
+//! the check must read back at its measured size (otherwise the upload is a 500).
 #![no_main]
 
-use consilium::intake::{
-    Field, Filename, Policy, archive_members, inspect, member_kind, read_member,
-};
+use consilium::intake::{Field, Filename, Policy, inspect, member_kind, read_member};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(
@@ -23,18 +21,13 @@ fuzz_target!(
             allow_dicom: true,
             ..Policy::default()
         };
-        let listed = archive_members(field, bytes, &policy);
-        let inspected = inspect(field, &Filename::parse("a.zip").unwrap(), bytes, &policy);
-        assert_eq!(
-            listed.is_ok(),
-            inspected.is_ok(),
-            "archive_members and inspect disagree"
-        );
-        let Ok(members) = listed else {
+        let Ok(inspected) = inspect(field, &Filename::parse("a.zip").unwrap(), bytes, &policy)
+        else {
             return;
         };
-        assert_eq!(members.len(), inspected.unwrap().archive_members);
-        for member in &members {
+        assert_eq!(inspected.members.len(), inspected.archive_members);
+        assert!(inspected.inflated <= policy.archive.max_total_inflated);
+        for member in &inspected.members {
             let data = read_member(bytes, member).expect("a checked member reads back");
             assert_eq!(data.len() as u64, member.size);
             let _ = member_kind(&member.path, &data);
