@@ -51,13 +51,6 @@ impl UploadBudget {
         }
     }
 
-    /// Reserves `bytes` (capped at the whole budget), waiting up to the configured time.
-    /// `None` when the budget stayed full.
-    pub async fn reserve(&self, bytes: u64) -> Option<Reservation> {
-        let mut reservation = self.start();
-        reservation.ensure(bytes).await.then_some(reservation)
-    }
-
     /// Bytes free right now (for metrics).
     pub fn available_bytes(&self) -> u64 {
         self.semaphore.available_permits() as u64 * UNIT
@@ -94,7 +87,8 @@ impl Reservation {
     }
 
     /// Bytes reserved.
-    pub fn bytes(&self) -> u64 {
+    #[cfg(test)]
+    fn bytes(&self) -> u64 {
         u64::from(self.units) * UNIT
     }
 }
@@ -158,6 +152,12 @@ impl Drop for UploadSlot {
 mod tests {
     use super::*;
 
+    /// A reservation of `bytes` at once, or `None` when the budget stayed full.
+    async fn reserved(budget: &UploadBudget, bytes: u64) -> Option<Reservation> {
+        let mut reservation = budget.start();
+        reservation.ensure(bytes).await.then_some(reservation)
+    }
+
     #[test]
     fn a_client_gets_its_limit_of_uploads_at_once_and_its_slots_back() {
         let uploads = ClientUploads::new(2);
@@ -172,16 +172,20 @@ mod tests {
     #[tokio::test]
     async fn a_full_budget_makes_the_next_request_wait_then_give_up() {
         let budget = UploadBudget::new(10 * 1024, Duration::from_millis(50));
-        let first = budget.reserve(8 * 1024).await.expect("room for the first");
-        assert!(budget.reserve(4 * 1024).await.is_none());
+        let first = reserved(&budget, 8 * 1024)
+            .await
+            .expect("room for the first");
+        assert!(reserved(&budget, 4 * 1024).await.is_none());
         drop(first);
-        assert!(budget.reserve(4 * 1024).await.is_some());
+        assert!(reserved(&budget, 4 * 1024).await.is_some());
     }
 
     #[tokio::test]
     async fn a_request_larger_than_the_budget_runs_alone() {
         let budget = UploadBudget::new(10 * 1024, Duration::from_millis(50));
-        let big = budget.reserve(1 << 30).await.expect("capped at the budget");
+        let big = reserved(&budget, 1 << 30)
+            .await
+            .expect("capped at the budget");
         assert_eq!(budget.available_bytes(), 0);
         drop(big);
         assert_eq!(budget.available_bytes(), 10 * 1024);
@@ -200,7 +204,7 @@ mod tests {
         assert_eq!(growing.bytes(), 6 * 1024);
         assert_eq!(budget.available_bytes(), 4 * 1024);
         // More than is free: it waits, gives up, and keeps what it had.
-        let other = budget.reserve(4 * 1024).await.expect("the rest");
+        let other = reserved(&budget, 4 * 1024).await.expect("the rest");
         assert!(!growing.ensure(8 * 1024).await);
         assert_eq!(growing.bytes(), 6 * 1024);
         drop(other);
