@@ -587,6 +587,19 @@ fn walk(
                     h.group, h.element
                 ));
             }
+            // Undefined length is for sequences and encapsulated pixel data only (PS3.5 7.1);
+            // dicom-rs reads any other value of undefined length by allocating 4 GiB (found by
+            // the dicom_index fuzz target: an SV element, 2,390 bytes of file).
+            let pixel_data = h.tag() == (0x7FE0, 0x0010);
+            if let Some(vr) = h.vr
+                && vr != *b"SQ"
+                && !(pixel_data && matches!(&vr, b"OB" | b"OW"))
+            {
+                return Err(format!(
+                    "element ({:04X},{:04X}) has undefined length, which only sequences may have",
+                    h.group, h.element
+                ));
+            }
             pos = walk_items(b, value_start, end, enc, depth + 1, true)?;
         } else {
             let value_end = value_start

@@ -1504,3 +1504,21 @@ fn a_deflated_data_set_is_indexed_from_its_header_only_and_inflation_stops_at_th
     let rendered = render_dicom(&bytes, &req(None, Preset::Auto), &limits()).unwrap();
     assert!(!rendered.bytes.is_empty());
 }
+
+#[test]
+fn a_value_of_undefined_length_that_is_not_a_sequence_is_malformed_not_4_gib() {
+    // Found by the dicom_index fuzz target: a CT whose private (0049,1001) is SV of undefined
+    // length; dicom-rs read it by allocating 4 GiB.
+    let bytes = include_bytes!(
+        "../../fuzz/regressions/dicom_index/oom-ab275889eb0fe5f9649d1c9cf7a4313f1aa0787e"
+    );
+    match index_dicom(bytes) {
+        Err(ImagingError::Malformed { reason }) => {
+            assert!(
+                reason.contains("(0049,1001) has undefined length"),
+                "{reason}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
