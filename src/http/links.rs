@@ -376,7 +376,7 @@ async fn upload(
         services.clone().into_inner(),
         live.case.id,
         live.case_key.clone(),
-        live.case.service,
+        Some(live.case.service),
         live.actor(),
         client,
     );

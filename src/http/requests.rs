@@ -232,23 +232,18 @@ async fn receive_upload_into(
     answers: &mut Answers,
     drain: bool,
 ) -> Result<(), ServiceError> {
-    let is_multipart = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| {
-            ct.trim()
-                .to_ascii_lowercase()
-                .starts_with("multipart/form-data")
-        });
-    if !is_multipart {
-        return Err(ServiceError::UnsupportedMediaType);
-    }
     let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
+    if !content_type
+        .trim()
+        .to_ascii_lowercase()
+        .starts_with("multipart/form-data")
+    {
+        return Err(ServiceError::UnsupportedMediaType);
+    }
     if !multipart_boundary_ok(content_type) {
         return Err(ServiceError::Malformed(
             "the multipart boundary must be 4 to 70 characters".into(),

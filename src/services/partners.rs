@@ -783,7 +783,7 @@ pub async fn put_document(
         Arc::clone(&services),
         case_id,
         owned.key.clone(),
-        owned.case.service,
+        Some(owned.case.service),
         partner.actor(),
         client,
     );

@@ -91,29 +91,23 @@ pub struct Submission {
 impl Submission {
     /// A new request from a patient: a new case with a new key.
     pub fn begin(services: Arc<Services>, client: Option<String>) -> Self {
-        Self {
-            case_id: CaseId::new(),
-            case_key: CaseKey::generate(),
-            actor: AuditActor::Patient,
-            client,
-            service_hint: None,
-            files: Vec::new(),
-            images: 0,
-            reports: 0,
-            letters: 0,
-            held: services.budget.start(),
-            inflated_left: services.settings.intake.archive_max_inflated_bytes,
+        Self::for_case(
             services,
-            finished: false,
-        }
+            CaseId::new(),
+            CaseKey::generate(),
+            None,
+            AuditActor::Patient,
+            client,
+        )
     }
 
-    /// Documents added to an existing case (through a link), under the case's own key and rules.
+    /// Documents added to an existing case (through a link or by a partner), under the case's
+    /// own key and its tier's rules (`tier`; a new request learns it from its `service` field).
     pub fn for_case(
         services: Arc<Services>,
         case_id: CaseId,
         case_key: CaseKey,
-        tier: ServiceTier,
+        tier: Option<ServiceTier>,
         actor: AuditActor,
         client: Option<String>,
     ) -> Self {
@@ -122,7 +116,7 @@ impl Submission {
             case_key,
             actor,
             client,
-            service_hint: Some(tier),
+            service_hint: tier,
             files: Vec::new(),
             images: 0,
             reports: 0,
