@@ -379,6 +379,7 @@ async fn upload(
         Some(live.case.service),
         live.actor(),
         client,
+        services.upload_reservation(super::content_length(&req)),
     );
     let fields = if scope == LinkScope::Opinion {
         opinion_field

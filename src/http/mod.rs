@@ -277,3 +277,11 @@ async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
 pub(crate) fn client_address(req: &HttpRequest) -> Option<String> {
     client::address(req).map(|ip| ip.to_string())
 }
+
+/// The body's declared `Content-Length`, when it is given and a number.
+pub(crate) fn content_length(req: &HttpRequest) -> Option<u64> {
+    req.headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+}

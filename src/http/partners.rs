@@ -289,11 +289,7 @@ pub async fn put_document(
     )?;
 
     let limit = partners::quotas(&services, &partner.0.organisation).max_file_bytes;
-    let declared_length: Option<u64> = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok());
+    let declared_length = super::content_length(&req);
     if declared_length.is_some_and(|len| len > limit) {
         return Err(ServiceError::FileTooLarge {
             filename,
@@ -308,7 +304,7 @@ pub async fn put_document(
         retry_after_seconds: 10,
     };
     let idle_seconds = services.settings.intake.body_idle_timeout_seconds;
-    let mut held = services.budget.start();
+    let mut held = services.upload_reservation(declared_length);
     let mut bytes = Vec::new();
     loop {
         let next = tokio::time::timeout(Duration::from_secs(idle_seconds), payload.next())
@@ -335,6 +331,7 @@ pub async fn put_document(
         category,
         declared_sha256: declared,
         bytes,
+        held,
     };
     let (document, new) =
         partners::put_document(services.into_inner(), &partner.0, case, upload, client).await?;

@@ -119,8 +119,11 @@ pub async fn submit(
         Err(refusal) => return Ok(refusal.response()),
     };
     guard.limit(&req)?;
-    let mut submission =
-        Submission::begin(services.clone().into_inner(), super::client_address(&req));
+    let mut submission = Submission::begin(
+        services.clone().into_inner(),
+        super::client_address(&req),
+        services.upload_reservation(super::content_length(&req)),
+    );
     let mut answers = Answers::default();
     let outcome = match receive_upload_into(
         &req,
@@ -255,11 +258,7 @@ async fn receive_upload_into(
         idle_seconds: intake.body_idle_timeout_seconds,
         ..BodyLimits::default()
     });
-    let declared: Option<u64> = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok());
+    let declared = super::content_length(req);
     if declared.is_some_and(|len| len > limits.cap) {
         return Err(ServiceError::RequestTooLarge {
             limit_bytes: limits.cap,

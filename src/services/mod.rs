@@ -21,7 +21,7 @@ use crate::domain::{CaseId, CaseStatus, WorkingCalendar};
 use crate::intake::{ArchiveLimits, Policy};
 use crate::storage::{self, BlobStore, StorageError};
 use crate::telemetry::Metrics;
-use budget::{ClientUploads, UploadBudget};
+use budget::{ClientUploads, Reservation, UploadBudget};
 
 /// Errors of the use cases. Each user-facing variant maps to one problem `code` in `http::problem`;
 /// `Internal` is opaque to clients and logged.
@@ -247,6 +247,15 @@ impl Services {
         })
         .await
         .map_err(|e| ServiceError::Internal(format!("CPU task: {e}")))
+    }
+
+    /// A request's share of the upload budget, for a body of `body_bytes` (its `Content-Length`;
+    /// unknown for a chunked body). It claims what one file of it and its sealed copy hold at
+    /// most: each file is sealed and stored before the next is read.
+    pub fn upload_reservation(&self, body_bytes: Option<u64>) -> Reservation {
+        let max_file = self.settings.intake.max_file_bytes;
+        let file = body_bytes.map_or(max_file, |len| len.min(max_file));
+        self.budget.start(2 * file)
     }
 
     /// The intake policy for one upload field, from configuration.

@@ -17,6 +17,7 @@ use ring::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::budget::Reservation;
 use super::cases::document_view;
 use super::submit::{Submission, field_context};
 use super::{ServiceError, Services};
@@ -639,6 +640,8 @@ pub struct DocumentUpload {
     pub category: String,
     pub declared_sha256: Option<String>,
     pub bytes: Vec<u8>,
+    /// The upload budget this body holds; the submission grows it for the sealed copy.
+    pub held: Reservation,
 }
 
 /// Checks what can be checked before the body is read (so a bad upload is refused early).
@@ -711,6 +714,7 @@ pub async fn put_document(
         filename,
         declared_sha256,
         bytes,
+        held,
         ..
     } = upload;
     let (bytes, sha256) = tokio::task::spawn_blocking(move || {
@@ -786,6 +790,7 @@ pub async fn put_document(
         Some(owned.case.service),
         partner.actor(),
         client,
+        held,
     );
     let stored = async {
         submission.claim_slot(field)?;

@@ -90,7 +90,7 @@ pub struct Submission {
 
 impl Submission {
     /// A new request from a patient: a new case with a new key.
-    pub fn begin(services: Arc<Services>, client: Option<String>) -> Self {
+    pub fn begin(services: Arc<Services>, client: Option<String>, held: Reservation) -> Self {
         Self::for_case(
             services,
             CaseId::new(),
@@ -98,11 +98,13 @@ impl Submission {
             None,
             AuditActor::Patient,
             client,
+            held,
         )
     }
 
     /// Documents added to an existing case (through a link or by a partner), under the case's
     /// own key and its tier's rules (`tier`; a new request learns it from its `service` field).
+    /// `held` is the request's share of the upload budget ([`Services::upload_reservation`]).
     pub fn for_case(
         services: Arc<Services>,
         case_id: CaseId,
@@ -110,6 +112,7 @@ impl Submission {
         tier: Option<ServiceTier>,
         actor: AuditActor,
         client: Option<String>,
+        held: Reservation,
     ) -> Self {
         Self {
             case_id,
@@ -121,7 +124,7 @@ impl Submission {
             images: 0,
             reports: 0,
             letters: 0,
-            held: services.budget.start(),
+            held,
             inflated_left: services.settings.intake.archive_max_inflated_bytes,
             services,
             finished: false,
