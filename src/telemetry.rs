@@ -110,8 +110,8 @@ impl Metrics {
         self.bytes_ingested.inc_by(bytes);
     }
 
-    pub fn rejection(&self, code: &str) {
-        self.rejections.with_label_values(&[code]).inc();
+    pub fn rejection(&self, code: crate::domain::ErrorCode) {
+        self.rejections.with_label_values(&[code.as_str()]).inc();
     }
 
     pub fn integrity_failure(&self) {

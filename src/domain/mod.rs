@@ -3,7 +3,9 @@
 
 pub mod audit;
 pub mod case;
+pub mod clock;
 pub mod deadline;
+pub mod error_code;
 pub mod ids;
 pub mod patient;
 pub mod reference;
@@ -13,6 +15,8 @@ pub use case::{
     CaseStatus, ContactPreference, DocumentCategory, EmailAddress, LinkRole, LinkScope,
     ServiceTier, Sponsor,
 };
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use deadline::WorkingCalendar;
+pub use error_code::ErrorCode;
 pub use ids::{CaseId, DocumentId, LinkId, ObjectKey};
 pub use reference::Reference;

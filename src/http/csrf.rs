@@ -27,8 +27,9 @@ use ring::hmac;
 use ring::rand::{SecureRandom, SystemRandom};
 use serde_json::json;
 
-use super::problem::{ProblemCode, kind};
+use super::problem::ProblemDocument;
 use super::rate_limit::RateLimiter;
+use crate::domain::ErrorCode;
 use crate::services::{ServiceError, Services};
 
 /// Header the form's script sends the token in.
@@ -85,20 +86,9 @@ impl Refusal {
                 "The form could not be verified (it may have been open for a long time, or cookies are blocked for this site). Please reload the form and send it again."
             }
         };
-        let title = kind("forbidden").map_or("Not allowed", |k| k.title);
-        let body = json!({
-            "type": "/problems/forbidden",
-            "title": title,
-            "status": 403,
-            "detail": detail,
-            "code": "forbidden",
-            "reason": self.reason(),
-        });
-        let mut response = HttpResponse::Forbidden()
-            .content_type("application/problem+json")
-            .body(body.to_string());
-        response.extensions_mut().insert(ProblemCode("forbidden"));
-        response
+        ProblemDocument::new(ErrorCode::Forbidden, detail)
+            .with("reason", json!(self.reason()))
+            .into_response(None)
     }
 }
 

@@ -12,7 +12,9 @@ use serde_json::{Value, json};
 
 use super::csrf::{FormGuard, TOKEN_QUERY};
 use super::pages::{Chrome, ReceiptView, html_response};
+use super::problem::ProblemDocument;
 use crate::config::{ContactSettings, Settings};
+use crate::domain::ErrorCode;
 use crate::intake::{Field, allowed_extensions};
 use crate::services::Services;
 
@@ -442,25 +444,26 @@ pub async fn request_form(
 
 /// The refusal in plain words, placed at the field or file it concerns.
 pub fn place_refusal(
-    problem: &Value,
+    problem: &ProblemDocument,
     answers: &Answers,
     retry_after: Option<u64>,
     settings: &Settings,
 ) -> FieldError {
-    let code = problem.get("code").and_then(Value::as_str).unwrap_or("");
-    let text = |k: &str| problem.get(k).and_then(Value::as_str).map(str::to_owned);
+    use ErrorCode as C;
+    let code = problem.code;
+    let text = |k: &str| problem.text(k).map(str::to_owned);
     let filename = text("filename");
     let limit = problem
-        .get("limit")
-        .or_else(|| problem.get("limit_bytes"))
+        .member("limit")
+        .or_else(|| problem.member("limit_bytes"))
         .and_then(Value::as_u64);
     let limit_label = match (code, limit) {
-        ("file-too-large", Some(bytes)) => size_label(bytes),
+        (C::FileTooLarge, Some(bytes)) => size_label(bytes),
         (_, Some(n)) => n.to_string(),
         (_, None) => String::new(),
     };
     let allowed = problem
-        .get("allowed")
+        .member("allowed")
         .and_then(Value::as_array)
         .map(|a| {
             a.iter()
@@ -505,21 +508,20 @@ pub fn place_refusal(
             .map(|(f, _)| f.clone())
     });
     // DICOM sent with the records review: the answer is the other service, chosen above.
-    if problem.get("requires_service").and_then(Value::as_str) == Some("records_and_images_review")
-    {
+    if problem.text("requires_service") == Some("records_and_images_review") {
         return FieldError {
             slot: file_field.unwrap_or_else(|| "image".into()),
             anchor: "service-records_and_images_review".into(),
             message: fill(message("file-dicom"), &values),
         };
     }
+    let key = code.as_str().to_owned();
     let (slot, key) = match code {
-        "invalid-field" => {
+        C::InvalidField => {
             let field = field.unwrap_or_default();
-            let detail = text("detail").unwrap_or_default();
             if matches!(field.as_str(), "report" | "image" | "guarantee_letter") {
                 (field, "invalid.file".to_owned())
-            } else if detail.contains(": required") {
+            } else if problem.detail.contains(": required") {
                 let key = format!("required.{field}");
                 (field, key)
             } else {
@@ -527,20 +529,17 @@ pub fn place_refusal(
                 (field, key)
             }
         }
-        "terms-not-accepted" => ("terms_accepted".to_owned(), code.to_owned()),
-        "too-many-images" | "images-required" => ("image".to_owned(), code.to_owned()),
-        "too-many-files" => (field.unwrap_or_else(|| "report".into()), code.to_owned()),
-        "request-too-large" => ("documents".to_owned(), code.to_owned()),
-        "file-too-large"
-        | "extension-not-allowed"
-        | "content-mismatch"
-        | "archive-rejected"
-        | "image-rejected" => (
-            file_field.unwrap_or_else(|| "documents".into()),
-            code.to_owned(),
-        ),
-        "rate-limited" | "unavailable" | "forbidden" | "request-timeout" => {
-            ("general".to_owned(), code.to_owned())
+        C::TermsNotAccepted => ("terms_accepted".to_owned(), key),
+        C::TooManyImages | C::ImagesRequired => ("image".to_owned(), key),
+        C::TooManyFiles => (field.unwrap_or_else(|| "report".into()), key),
+        C::RequestTooLarge => ("documents".to_owned(), key),
+        C::FileTooLarge
+        | C::ExtensionNotAllowed
+        | C::ContentMismatch
+        | C::ArchiveRejected
+        | C::ImageRejected => (file_field.unwrap_or_else(|| "documents".into()), key),
+        C::RateLimited | C::Unavailable | C::Forbidden | C::RequestTimeout => {
+            ("general".to_owned(), key)
         }
         _ => ("general".to_owned(), "other".to_owned()),
     };
@@ -564,7 +563,7 @@ pub fn refused_page(
     guard: &FormGuard,
     status: StatusCode,
     problem_headers: &HeaderMap,
-    problem: &Value,
+    problem: &ProblemDocument,
     answers: &Answers,
 ) -> HttpResponse {
     let retry_after = problem_headers
@@ -589,6 +588,8 @@ pub fn refused_page(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::problem::ApiError;
+    use crate::services::ServiceError;
 
     #[test]
     fn sizes_read_as_the_form_says_them() {
@@ -597,6 +598,11 @@ mod tests {
         assert_eq!(size_label(1_572_864), "1.5 MB");
         assert_eq!(size_label(269_564), "264 KB");
         assert_eq!(size_label(12), "12 bytes");
+    }
+
+    /// The problem document the service answers `error` with.
+    fn document(error: ServiceError) -> ProblemDocument {
+        ApiError(error).document()
     }
 
     fn settings() -> Settings {
@@ -616,9 +622,11 @@ mod tests {
             fields: HashMap::new(),
             files: vec![("image".into(), "ct.zip".into())],
         };
-        let problem = json!({"code": "archive-rejected", "filename": "ct.zip",
-            "reason": "DICOM needs the records_and_images_review service",
-            "requires_service": "records_and_images_review"});
+        let problem = document(ServiceError::DicomNeedsImagingReview {
+            filename: "ct.zip".into(),
+            in_archive: true,
+            allowed: Vec::new(),
+        });
         let placed = place_refusal(&problem, &answers, None, &settings);
         assert_eq!(placed.slot, "image");
         assert_eq!(placed.anchor, "service-records_and_images_review");
@@ -638,8 +646,10 @@ mod tests {
                 ("image".into(), "scan.jpg".into()),
             ],
         };
-        let problem =
-            json!({"code": "content-mismatch", "filename": "scan.jpg", "detected": "exe"});
+        let problem = document(ServiceError::ContentMismatch {
+            filename: "scan.jpg".into(),
+            detected: "exe".into(),
+        });
         let placed = place_refusal(&problem, &answers, None, &settings);
         assert_eq!(placed.slot, "image");
         assert_eq!(placed.anchor, "image");
@@ -649,18 +659,25 @@ mod tests {
             placed.message
         );
 
-        let problem = json!({"code": "invalid-field", "field": "phone", "detail": "`phone`: required when contact by phone is chosen"});
+        let problem = document(ServiceError::InvalidField {
+            field: "phone".into(),
+            message: "required when contact by phone is chosen".into(),
+        });
         let placed = place_refusal(&problem, &answers, None, &settings);
         assert_eq!(placed.slot, "phone");
         assert_eq!(placed.message, message("required.phone"));
 
-        let problem =
-            json!({"code": "file-too-large", "filename": "letter.pdf", "limit_bytes": 8_388_608});
+        let problem = document(ServiceError::FileTooLarge {
+            filename: "letter.pdf".into(),
+            limit_bytes: 8_388_608,
+        });
         let placed = place_refusal(&problem, &answers, None, &settings);
         assert_eq!(placed.slot, "report");
         assert!(placed.message.contains("under 8 MB"), "{}", placed.message);
 
-        let problem = json!({"code": "rate-limited"});
+        let problem = document(ServiceError::RateLimited {
+            retry_after_seconds: 10,
+        });
         let placed = place_refusal(&problem, &answers, Some(10), &settings);
         assert_eq!(placed.slot, "general");
         assert!(

@@ -13,7 +13,7 @@ use tracing::Span;
 use tracing_actix_web::{RequestId, RootSpanBuilder};
 
 use super::pages;
-use super::problem::ProblemCode;
+use super::problem::ProblemDocument;
 use crate::services::Services;
 
 /// No inline script or style, nothing from another origin, no framing.
@@ -68,10 +68,14 @@ pub async fn negotiate_and_measure(
 
     let mut res = next.call(req).await?.map_into_boxed_body();
 
-    let problem = res.response().extensions().get::<ProblemCode>().copied();
+    let problem = res
+        .response()
+        .extensions()
+        .get::<ProblemDocument>()
+        .cloned();
     if let Some(services) = &services {
-        if let Some(ProblemCode(code)) = problem {
-            services.metrics.rejection(code);
+        if let Some(problem) = &problem {
+            services.metrics.rejection(problem.code);
         }
         services.metrics.request(
             &method,
@@ -108,24 +112,23 @@ pub async fn negotiate_and_measure(
         headers.insert(HeaderName::from_static("x-request-id"), id);
     }
 
-    if wants_html && problem.is_some() {
-        return Ok(as_html_page(res).await);
+    if wants_html && let Some(problem) = problem {
+        return Ok(as_html_page(res, &problem));
     }
     Ok(res)
 }
 
-/// Re-renders a problem+json response as the matching HTML page, same status and headers.
-async fn as_html_page(res: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
+/// Renders the problem a response carries as the matching HTML page, same status and headers.
+fn as_html_page(
+    res: ServiceResponse<BoxBody>,
+    problem: &ProblemDocument,
+) -> ServiceResponse<BoxBody> {
     let (req, response) = res.into_parts();
     let status = response.status();
     let headers = response.headers().clone();
-    let body = actix_web::body::to_bytes(response.into_body())
-        .await
-        .unwrap_or_default();
-    let problem: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
     let mut html = HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
-        .body(pages::problem_html(&problem));
+        .body(pages::problem_html(problem));
     for (name, value) in &headers {
         if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
             html.headers_mut().insert(name.clone(), value.clone());

@@ -9,12 +9,12 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use chrono::{DateTime, Timelike, Utc};
 use chrono_tz::Tz;
-use serde_json::Value;
 
 use super::assets;
 use super::form::{size_label, zone_label};
-use super::problem::{PROBLEMS, ProblemKind, kind};
+use super::problem::ProblemDocument;
 use crate::config::{ContactSettings, Settings};
+use crate::domain::ErrorCode;
 use crate::services::Services;
 use crate::services::submit::Receipt;
 
@@ -202,86 +202,82 @@ struct ProblemPage<'a> {
 }
 
 /// Codes a patient meets when sending the form.
-fn about_form(code: &str) -> bool {
+fn about_form(code: ErrorCode) -> bool {
+    use ErrorCode as C;
     !matches!(
         code,
-        "unauthorized"
-            | "not-found"
-            | "link-expired"
-            | "link-revoked"
-            | "link-used-up"
-            | "idempotency-conflict"
-            | "conflict"
-            | "checksum-mismatch"
-            | "not-previewable"
-            | "integrity-error"
+        C::Unauthorized
+            | C::NotFound
+            | C::LinkExpired
+            | C::LinkRevoked
+            | C::LinkUsedUp
+            | C::IdempotencyConflict
+            | C::Conflict
+            | C::ChecksumMismatch
+            | C::NotPreviewable
+            | C::IntegrityError
+            | C::SignInFailed
+            | C::AccountLocked
+            | C::SessionExpired
     )
 }
 
 /// The HTML form of a problem document (what a browser is shown instead of problem+json).
-pub fn problem_html(problem: &Value) -> String {
-    let code = problem.get("code").and_then(Value::as_str).unwrap_or("");
-    let known = kind(code);
-    let heading = problem
-        .get("title")
-        .and_then(Value::as_str)
-        .or(known.map(|k| k.title))
-        .unwrap_or("Something went wrong");
-    let detail = problem
-        .get("detail")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .replace('`', "");
+pub fn problem_html(problem: &ProblemDocument) -> String {
+    let code = problem.code;
+    let detail = problem.detail.replace('`', "");
     // The generic explanation of 403 speaks of accounts; the form's own refusal says it all.
     let from_form = problem
-        .get("reason")
-        .and_then(Value::as_str)
+        .text("reason")
         .is_some_and(|r| r.starts_with("csrf") || r == "cross-site");
-    let explanation = if from_form {
-        ""
-    } else {
-        known.map_or("", |k| k.explanation)
-    };
-    let status = problem
-        .get("status")
-        .and_then(Value::as_u64)
-        .and_then(|s| u16::try_from(s).ok())
-        .unwrap_or(500);
+    let explanation = if from_form { "" } else { code.explanation() };
     render(&ProblemPage {
-        page: Chrome::new(heading),
-        heading,
+        page: Chrome::new(code.title()),
+        heading: code.title(),
         detail,
         explanation,
-        code,
-        status,
+        code: code.as_str(),
+        status: code.status(),
         about_form: about_form(code),
     })
+}
+
+/// One line of the index of problem pages.
+struct ProblemEntry {
+    code: &'static str,
+    title: &'static str,
 }
 
 #[derive(Template)]
 #[template(path = "problems.html")]
 struct ProblemIndex {
     page: Chrome,
-    problems: &'static [ProblemKind],
+    problems: Vec<ProblemEntry>,
 }
 
 /// `GET /problems/{code}`: what a problem code means, in plain words.
 pub async fn problem_page(code: web::Path<String>) -> HttpResponse {
-    if let Some(k) = kind(&code) {
+    if let Some(code) = ErrorCode::parse(&code) {
         let page = ProblemPage {
-            page: Chrome::new(k.title),
-            heading: k.title,
+            page: Chrome::new(code.title()),
+            heading: code.title(),
             detail: String::new(),
-            explanation: k.explanation,
-            code: k.code,
-            status: k.status,
-            about_form: about_form(k.code),
+            explanation: code.explanation(),
+            code: code.as_str(),
+            status: code.status(),
+            about_form: about_form(code),
         };
         html_response(StatusCode::OK, render(&page))
     } else {
         let page = ProblemIndex {
             page: Chrome::new("Unknown problem code"),
-            problems: PROBLEMS,
+            problems: ErrorCode::ALL
+                .iter()
+                .map(|c| ProblemEntry {
+                    code: c.as_str(),
+                    title: c.title(),
+                })
+                .collect(),
         };
         html_response(StatusCode::NOT_FOUND, render(&page))
     }
@@ -460,10 +456,10 @@ mod tests {
 
     #[test]
     fn problem_pages_escape_what_they_show() {
-        let html = problem_html(&serde_json::json!({
-            "code": "content-mismatch", "status": 415, "title": "A file is not what its name says",
-            "detail": "`<script>.pdf` does not contain what its extension says"
-        }));
+        let html = problem_html(&ProblemDocument::new(
+            ErrorCode::ContentMismatch,
+            "`<script>.pdf` does not contain what its extension says",
+        ));
         assert!(!html.contains("<script>.pdf"), "{html}");
         assert!(html.contains("&#60;script&#62;.pdf") || html.contains("&lt;script&gt;.pdf"));
     }

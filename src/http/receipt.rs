@@ -88,7 +88,7 @@ struct MissingPage {
 
 /// `GET /receipt`: the receipt of the request this browser sent, or a page saying how to reach us.
 pub async fn receipt(req: HttpRequest, services: web::Data<Services>) -> HttpResponse {
-    let now = Utc::now();
+    let now = services.clock.now();
     if let Some(case) = case_of(&req, &services, now) {
         match cases::receipt(&services, case).await {
             Ok((receipt, preference)) => {

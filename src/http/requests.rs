@@ -145,7 +145,7 @@ pub async fn submit(
             submission.abort().await;
             let answered = !answers.fields.is_empty() || !answers.files.is_empty();
             if browser && answered && prefers_html(req.headers()) {
-                return Ok(refused_form(&req, &services, &guard, e, &answers).await);
+                return Ok(refused_form(&req, &services, &guard, e, &answers));
             }
             return Err(e.into());
         }
@@ -181,7 +181,7 @@ pub async fn submit(
 
 /// A refusal of a form posted without script: the form again, answers kept, the refusal beside
 /// the field or file it concerns (same status and headers as the problem).
-async fn refused_form(
+fn refused_form(
     req: &HttpRequest,
     services: &Services,
     guard: &FormGuard,
@@ -191,13 +191,16 @@ async fn refused_form(
     let error = ApiError(error);
     services.metrics.rejection(error.code());
     let response = error.error_response();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let body = actix_web::body::to_bytes(response.into_body())
-        .await
-        .unwrap_or_default();
-    let problem: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-    form::refused_page(req, services, guard, status, &headers, &problem, answers)
+    let problem = error.document();
+    form::refused_page(
+        req,
+        services,
+        guard,
+        response.status(),
+        response.headers(),
+        &problem,
+        answers,
+    )
 }
 
 /// Reads a multipart upload of files only (documents added through a link) within the body cap

@@ -10,7 +10,7 @@ use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::{DateTime, Duration, SubsecRound, Utc};
+use chrono::{DateTime, Duration, Utc};
 use ring::digest;
 use ring::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
@@ -152,7 +152,7 @@ pub async fn issue(
     let key = services.case_key(case.id, &case.kek_id, &case.wrapped_key)?;
 
     let id = LinkId::new();
-    let now = Utc::now().trunc_subsecs(6);
+    let now = services.clock.now_stored();
     let ttl = i64::try_from(request.expires_in_seconds)
         .map_err(|_| invalid("expires_in_seconds", "too large"))?;
     let expires_at = now + Duration::seconds(ttl);
@@ -302,7 +302,7 @@ pub async fn revoke(
     .client(client);
     if services
         .repo
-        .revoke_link(link_id, Utc::now(), &event)
+        .revoke_link(link_id, services.clock.now(), &event)
         .await?
     {
         Ok(())
@@ -445,7 +445,7 @@ pub async fn resolve(
         .get_link(id)
         .await?
         .ok_or(ServiceError::NotFound)?;
-    let now = Utc::now();
+    let now = services.clock.now();
     let refusal = if link.revoked_at.is_some() {
         Some((
             ServiceError::LinkRevoked { locked: false },
@@ -514,7 +514,7 @@ pub async fn open(
     client: Option<String>,
 ) -> Result<Session, ServiceError> {
     let link = &live.link;
-    let now = Utc::now();
+    let now = services.clock.now();
     let denied = |outcome| live.event(AuditAction::LinkDenied, outcome, client.clone());
     if !has_uses_left(link) {
         services
@@ -640,7 +640,7 @@ pub async fn session_of(
     let hash = sha256_hex(cookie);
     let valid = services
         .repo
-        .link_session_valid(&hash, link, Utc::now())
+        .link_session_valid(&hash, link, services.clock.now())
         .await?;
     Ok(valid.then_some(hash))
 }

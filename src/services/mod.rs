@@ -17,7 +17,7 @@ use std::sync::Arc;
 use crate::config::Settings;
 use crate::crypto::{CaseKey, KekId, KeyRing, WrappedCaseKey};
 use crate::db::{DbError, Repository, SqlRepository};
-use crate::domain::{CaseId, CaseStatus, WorkingCalendar};
+use crate::domain::{CaseId, CaseStatus, Clock, ErrorCode, SystemClock, WorkingCalendar};
 use crate::intake::{ArchiveLimits, Policy};
 use crate::storage::{self, BlobStore, StorageError};
 use crate::telemetry::Metrics;
@@ -122,6 +122,51 @@ pub enum ServiceError {
     Internal(String),
 }
 
+impl ServiceError {
+    /// The problem code this error answers with.
+    pub fn code(&self) -> ErrorCode {
+        use ErrorCode as C;
+        match self {
+            Self::InvalidField { .. } | Self::InvalidChoice { .. } => C::InvalidField,
+            Self::TermsNotAccepted => C::TermsNotAccepted,
+            Self::TooManyImages { .. } => C::TooManyImages,
+            Self::TooManyFiles { .. } => C::TooManyFiles,
+            Self::ImagesRequired => C::ImagesRequired,
+            Self::FileTooLarge { .. } => C::FileTooLarge,
+            Self::RequestTooLarge { .. } => C::RequestTooLarge,
+            Self::RequestTimeout { .. } => C::RequestTimeout,
+            // DICOM sent with a service that does not take it keeps the code of what was sent.
+            Self::ExtensionNotAllowed { .. }
+            | Self::DicomNeedsImagingReview {
+                in_archive: false, ..
+            } => C::ExtensionNotAllowed,
+            Self::ContentMismatch { .. } => C::ContentMismatch,
+            Self::ArchiveRejected { .. }
+            | Self::DicomNeedsImagingReview {
+                in_archive: true, ..
+            } => C::ArchiveRejected,
+            Self::ImageRejected { .. } => C::ImageRejected,
+            Self::Malformed(_) => C::MalformedRequest,
+            Self::UnsupportedMediaType => C::UnsupportedMediaType,
+            Self::NotFound => C::NotFound,
+            Self::Unauthorized => C::Unauthorized,
+            Self::Integrity => C::IntegrityError,
+            Self::Unavailable { .. } => C::Unavailable,
+            Self::RateLimited { .. } => C::RateLimited,
+            Self::Forbidden => C::Forbidden,
+            Self::NotPreviewable { .. } => C::NotPreviewable,
+            Self::LinkExpired => C::LinkExpired,
+            Self::LinkRevoked { .. } => C::LinkRevoked,
+            Self::LinkUsedUp => C::LinkUsedUp,
+            Self::IdempotencyConflict { .. } => C::IdempotencyConflict,
+            Self::InvalidTransition { .. } => C::InvalidTransition,
+            Self::Conflict { .. } => C::Conflict,
+            Self::ChecksumMismatch { .. } => C::ChecksumMismatch,
+            Self::Internal(_) => C::InternalError,
+        }
+    }
+}
+
 impl From<crate::domain::patient::FieldError> for ServiceError {
     fn from(e: crate::domain::patient::FieldError) -> Self {
         Self::InvalidField {
@@ -171,6 +216,8 @@ pub struct Services {
     pub cpu_permits: std::sync::Arc<tokio::sync::Semaphore>,
     /// Refused accesses being aggregated, and how far the audit chain is verified.
     pub audit: audit::AuditState,
+    /// Where expiry, deadlines, sessions and timestamps read the time.
+    pub clock: Arc<dyn Clock>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -225,7 +272,15 @@ impl Services {
             cpu_permits: std::sync::Arc::new(tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
             )),
+            clock: Arc::new(SystemClock),
         })
+    }
+
+    /// The same services reading the time from `clock` (tests move a [`crate::domain::ManualClock`]).
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Runs CPU-heavy work on the blocking pool, behind the CPU semaphore shared by intake and

@@ -209,7 +209,7 @@ pub async fn preview(
         rendered.bytes
     };
     let bytes = if services.settings.previews.watermark {
-        let lines = watermark_lines(viewer.recipient, Utc::now());
+        let lines = watermark_lines(viewer.recipient, services.clock.now());
         run_imaging(services, move || imaging::watermark(&bytes, format, &lines))
             .await?
             .bytes

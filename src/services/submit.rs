@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{DateTime, Utc};
 use ring::digest;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -388,7 +388,7 @@ impl Submission {
 
         let services = Arc::clone(&self.services);
         // Stored with microsecond precision; the receipt shows the same instant.
-        let received_at = Utc::now().trunc_subsecs(6);
+        let received_at = self.services.clock.now_stored();
         let contact_by = services.calendar.contact_by(received_at);
         let case_id = self.case_id;
         let key = &self.case_key;
@@ -465,7 +465,7 @@ impl Submission {
                 message: "no file was sent".into(),
             });
         }
-        let now = Utc::now().trunc_subsecs(6);
+        let now = self.services.clock.now_stored();
         let documents = self.document_records(now);
         let mut events = self.stored_events();
         for event in &mut events {

@@ -20,7 +20,6 @@ use serde::Deserialize;
 
 use crate::config::Settings;
 use crate::domain::{ServiceTier, Sponsor};
-use crate::http::problem::ApiError;
 use crate::intake::{self, ArchiveLimits, Filename, Policy};
 use crate::services::ServiceError;
 use crate::services::partners::{NewCase, category_field, valid_client_document_id};
@@ -134,8 +133,8 @@ pub fn policy(settings: &Settings, allow_dicom: bool) -> Policy {
     }
 }
 
-fn refusal(case: &str, path: Option<&str>, error: ServiceError) -> Problem {
-    let detail = match &error {
+fn refusal(case: &str, path: Option<&str>, error: &ServiceError) -> Problem {
+    let detail = match error {
         ServiceError::InvalidField { field, message } => format!("`{field}`: {message}"),
         ServiceError::ContentMismatch { detected, .. } => format!("{error} (found: {detected})"),
         ServiceError::ExtensionNotAllowed { allowed, .. } => {
@@ -146,7 +145,7 @@ fn refusal(case: &str, path: Option<&str>, error: ServiceError) -> Problem {
     Problem {
         case: case.to_owned(),
         path: path.map(str::to_owned),
-        code: ApiError(error).code().to_owned(),
+        code: error.code().as_str().to_owned(),
         detail,
     }
 }
@@ -205,20 +204,20 @@ pub fn check(manifest_path: &Path, settings: &Settings) -> Result<Vec<PlannedCas
             problems.push(refusal(
                 &label,
                 None,
-                invalid("external_reference", "required in a manifest"),
+                &invalid("external_reference", "required in a manifest"),
             ));
         } else if !references.insert(case.external_reference.trim().to_owned()) {
             problems.push(refusal(
                 &label,
                 None,
-                invalid("external_reference", "appears twice in the manifest"),
+                &invalid("external_reference", "appears twice in the manifest"),
             ));
         }
         // The sponsor defaults to the key's kind on the server; any valid kind checks the rest.
         let tier = match body.validate(Sponsor::Embassy) {
             Ok(valid) => Some(valid.service),
             Err(e) => {
-                problems.push(refusal(&label, None, e));
+                problems.push(refusal(&label, None, &e));
                 ServiceTier::parse(body.service.trim())
             }
         };
@@ -226,7 +225,7 @@ pub fn check(manifest_path: &Path, settings: &Settings) -> Result<Vec<PlannedCas
             problems.push(refusal(
                 &label,
                 None,
-                ServiceError::TooManyFiles {
+                &ServiceError::TooManyFiles {
                     field: "documents",
                     limit: max_documents,
                 },
@@ -241,7 +240,7 @@ pub fn check(manifest_path: &Path, settings: &Settings) -> Result<Vec<PlannedCas
             problems.push(refusal(
                 &label,
                 None,
-                ServiceError::TooManyImages { limit: max_images },
+                &ServiceError::TooManyImages { limit: max_images },
             ));
         }
         let allow_dicom = tier.is_none_or(ServiceTier::allows_dicom);
@@ -256,7 +255,7 @@ pub fn check(manifest_path: &Path, settings: &Settings) -> Result<Vec<PlannedCas
                 problems.push(refusal(
                     &label,
                     Some(&doc.path),
-                    invalid("id", "1-128 characters of letters, digits, . _ - :"),
+                    &invalid("id", "1-128 characters of letters, digits, . _ - :"),
                 ));
                 continue;
             }
@@ -264,7 +263,7 @@ pub fn check(manifest_path: &Path, settings: &Settings) -> Result<Vec<PlannedCas
                 problems.push(refusal(
                     &label,
                     Some(&doc.path),
-                    invalid("id", "two documents of the case have the same id"),
+                    &invalid("id", "two documents of the case have the same id"),
                 ));
                 continue;
             }
@@ -278,7 +277,7 @@ pub fn check(manifest_path: &Path, settings: &Settings) -> Result<Vec<PlannedCas
                     size,
                     sha256,
                 }),
-                Err(e) => problems.push(refusal(&label, Some(&doc.path), e)),
+                Err(e) => problems.push(refusal(&label, Some(&doc.path), &e)),
             }
         }
         planned.push(PlannedCase {
