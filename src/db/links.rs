@@ -74,6 +74,15 @@ pub trait LinkRepository: Send + Sync {
         link: LinkId,
         now: DateTime<Utc>,
     ) -> Result<bool, DbError>;
+
+    /// The link of a live session (`token_hash` of `link`, not expired at `now`), in one query:
+    /// what a request with a session needs before anything else is read.
+    async fn link_of_session(
+        &self,
+        token_hash: &str,
+        link: LinkId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<LinkRecord>, DbError>;
 }
 
 /// What [`LinkRepository::claim_passcode_attempt`] decided.
@@ -331,6 +340,31 @@ impl LinkRepository for SqlRepository {
             .fetch_optional(p)
             .await?;
             Ok(row.is_some())
+        })
+    }
+
+    async fn link_of_session(
+        &self,
+        token_hash: &str,
+        link: LinkId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<LinkRecord>, DbError> {
+        let columns = LINK_COLUMNS
+            .split(", ")
+            .map(|c| format!("l.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        with_pool!(self, p => {
+            let row = sqlx::query(&format!(
+                "SELECT {columns} FROM link_sessions s JOIN links l ON l.id = s.link_id \
+                 WHERE s.token_hash = $1 AND s.link_id = $2 AND s.expires_at > $3"
+            ))
+            .bind(token_hash)
+            .bind(link.to_string())
+            .bind(timestamp_text(now))
+            .fetch_optional(p)
+            .await?;
+            row.as_ref().map(link_record).transpose()
         })
     }
 }

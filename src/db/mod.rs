@@ -4,12 +4,13 @@
 
 /// Runs `$body` with `$p` bound to whichever pool this repository holds.
 macro_rules! with_pool {
-    ($self:ident, $p:ident => $body:expr) => {
+    ($self:ident, $p:ident => $body:expr) => {{
+        $self.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         match &$self.pool {
             Pool::Sqlite($p) => $body,
             Pool::Postgres($p) => $body,
         }
-    };
+    }};
 }
 
 /// Appends one audit event inside an open transaction. The head row is updated first, which takes
@@ -158,6 +159,10 @@ impl From<sqlx::Error> for DbError {
 #[async_trait]
 pub trait Repository: LinkRepository + PartnerRepository + Send + Sync + 'static {
     async fn ping(&self) -> Result<(), DbError>;
+
+    /// Calls made to the database so far (each one statement, or one transaction), for tests
+    /// that hold a request to its number of round trips.
+    fn calls(&self) -> u64;
 
     /// Inserts a case, its documents and their audit events in one transaction.
     /// `Duplicate` when the reference is taken (the caller draws another).

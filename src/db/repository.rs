@@ -30,6 +30,8 @@ pub(super) enum Pool {
 
 pub struct SqlRepository {
     pub(super) pool: Pool,
+    /// Counted by `with_pool!`: see [`Repository::calls`].
+    pub(super) calls: std::sync::atomic::AtomicU64,
 }
 
 impl SqlRepository {
@@ -64,7 +66,10 @@ impl SqlRepository {
             POSTGRES_MIGRATIONS.run(&pool).await?;
             Pool::Postgres(pool)
         };
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            calls: std::sync::atomic::AtomicU64::new(0),
+        })
     }
 }
 
@@ -202,6 +207,10 @@ impl Repository for SqlRepository {
     async fn ping(&self) -> Result<(), DbError> {
         with_pool!(self, p => { sqlx::query("SELECT 1").execute(p).await?; });
         Ok(())
+    }
+
+    fn calls(&self) -> u64 {
+        self.calls.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     async fn create_case(

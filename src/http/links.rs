@@ -10,6 +10,9 @@ use serde_json::json;
 
 use super::admin::{Admin, attachment_response};
 use super::csrf;
+use super::extract::{
+    AnyScope, DownloadScope, LinkSession, OpinionScope, RequiredScope, UploadScope, ViewScope,
+};
 use super::json::{ClosedSets, Json};
 use super::link_pages;
 use super::middleware::prefers_html;
@@ -37,6 +40,11 @@ pub struct LinkLimits {
 }
 
 impl LinkLimits {
+    /// A request of an open session: one from the session's own budget.
+    pub(super) fn session_check(&self, session: &str) -> Result<(), ServiceError> {
+        self.session.check(session)
+    }
+
     pub fn new(services: &Services) -> Self {
         let s = &services.settings.links;
         Self {
@@ -48,7 +56,11 @@ impl LinkLimits {
 
     /// A request without a session: one from the client's bucket and one from the link's (when
     /// the token verified and so names one).
-    fn without_session(&self, req: &HttpRequest, link: Option<LinkId>) -> Result<(), ServiceError> {
+    pub(super) fn without_session(
+        &self,
+        req: &HttpRequest,
+        link: Option<LinkId>,
+    ) -> Result<(), ServiceError> {
         let client = super::client_address(req).unwrap_or_default();
         self.client.check(&client)?;
         match link {
@@ -60,7 +72,7 @@ impl LinkLimits {
 
 /// Refuses a state-changing request that a browser sent from another site (the one origin check
 /// of the service, shared with the form: `server.public_url`'s origin only).
-fn same_origin(req: &HttpRequest, services: &Services) -> Result<(), ServiceError> {
+pub(super) fn same_origin(req: &HttpRequest, services: &Services) -> Result<(), ServiceError> {
     if csrf::same_origin(req.headers(), &services.settings.server.public_url) {
         Ok(())
     } else {
@@ -164,16 +176,16 @@ pub async fn revoke(
 
 // ---- recipients -----------------------------------------------------------------------------
 
-/// The link of the path's token, after the rate limits, and whether the request carries a live
-/// session of it. The token's MAC and the session are checked before the limits (the first is
-/// arithmetic, the second one indexed read) so that a session spends its own budget and
-/// everything else the tight one; the link row is read only after.
+/// The link of the path's token with its case, after the rate limits, for the landing page and
+/// opening (which need no session). The token's MAC and any session (read with its link in one
+/// query) are checked before the limits, so that a session spends its own budget (when
+/// `counts_as_session`) and everything else the tight one.
 async fn gate(
     req: &HttpRequest,
     services: &Services,
     limits: &LinkLimits,
     counts_as_session: bool,
-) -> Result<(LiveLink, bool), ServiceError> {
+) -> Result<LiveLink, ServiceError> {
     let token = req.match_info().get("token").unwrap_or_default();
     let Some(token) = links::verify_token(services, token) else {
         limits.without_session(req, None)?;
@@ -181,32 +193,19 @@ async fn gate(
     };
     let cookie = req.cookie(SESSION_COOKIE);
     let session =
-        links::session_of(services, token.link(), cookie.as_ref().map(Cookie::value)).await?;
-    match &session {
-        Some(id) if counts_as_session => limits.session.check(id)?,
-        _ => limits.without_session(req, Some(token.link()))?,
+        links::session_link(services, token.link(), cookie.as_ref().map(Cookie::value)).await?;
+    let client = super::client_address(req);
+    let Some((id, link)) = session else {
+        limits.without_session(req, Some(token.link()))?;
+        return links::resolve(services, &token, client).await;
+    };
+    if counts_as_session {
+        limits.session.check(&id)?;
+    } else {
+        limits.without_session(req, Some(token.link()))?;
     }
-    let live = links::resolve(services, &token, super::client_address(req)).await?;
-    Ok((live, session.is_some()))
-}
-
-/// A live link with a session: the recipient opened it. Without a session, browsers are sent to
-/// the landing page and API clients get `unauthorized`.
-async fn session(
-    req: &HttpRequest,
-    services: &Services,
-    limits: &LinkLimits,
-) -> Result<Result<LiveLink, HttpResponse>, ServiceError> {
-    let (live, has_session) = gate(req, services, limits, true).await?;
-    if has_session {
-        return Ok(Ok(live));
-    }
-    if prefers_html(req.headers()) {
-        return Ok(Err(HttpResponse::SeeOther()
-            .insert_header((header::LOCATION, format!("/l/{}", live.token)))
-            .finish()));
-    }
-    Err(ServiceError::Unauthorized)
+    links::check_usable(services, &token, &link, client).await?;
+    links::open_case(services, &token, link).await
 }
 
 /// The `{document_id}` of the path; one that does not parse is as absent as one that does not exist.
@@ -223,7 +222,7 @@ pub async fn landing(
     services: web::Data<Services>,
     limits: web::Data<LinkLimits>,
 ) -> Result<HttpResponse, ApiError> {
-    let (live, _) = gate(&req, &services, &limits, true).await?;
+    let live = gate(&req, &services, &limits, true).await?;
     if !links::has_uses_left(&live.link) {
         return Err(ServiceError::LinkUsedUp.into());
     }
@@ -244,7 +243,7 @@ pub async fn open(
 ) -> Result<HttpResponse, ApiError> {
     same_origin(&req, &services)?;
     // Opening (and every passcode attempt) spends the tight budget, session or not.
-    let (live, _) = gate(&req, &services, &limits, false).await?;
+    let live = gate(&req, &services, &limits, false).await?;
     let session = match links::open(
         &services,
         &live,
@@ -283,13 +282,11 @@ pub async fn open(
 /// nothing is audited as denied). Each view is audited as `case.viewed` with the link as actor.
 pub async fn case(
     req: HttpRequest,
+    session: LinkSession<AnyScope>,
     services: web::Data<Services>,
-    limits: web::Data<LinkLimits>,
 ) -> Result<HttpResponse, ApiError> {
-    let live = match session(&req, &services, &limits).await? {
-        Ok(live) => live,
-        Err(redirect) => return Ok(redirect),
-    };
+    let client = session.client.clone();
+    let live = session.open_case(&services).await?;
     let details = live.clinical_details()?;
     let (documents, studies) = if live.allows(LinkScope::View) {
         let records = services
@@ -310,7 +307,7 @@ pub async fn case(
     } else {
         (Vec::new(), Vec::new())
     };
-    live.viewed(&services, super::client_address(&req)).await?;
+    live.viewed(&services, client).await?;
     if prefers_html(req.headers()) {
         return Ok(link_pages::case(
             &live,
@@ -337,20 +334,18 @@ pub async fn case(
 /// `GET /l/{token}/documents/{document_id}`: the original, as an attachment (scope `download`).
 pub async fn download(
     req: HttpRequest,
+    session: LinkSession<DownloadScope>,
     services: web::Data<Services>,
-    limits: web::Data<LinkLimits>,
 ) -> Result<HttpResponse, ApiError> {
-    let live = match session(&req, &services, &limits).await? {
-        Ok(live) => live,
-        Err(redirect) => return Ok(redirect),
-    };
-    let client = super::client_address(&req);
-    live.require(&services, LinkScope::Download, client.clone())
-        .await?;
     let document = path_document(&req)?;
-    live.document(&services, document).await?;
-    let download =
-        documents::download(services.into_inner(), document, live.actor(), client).await?;
+    session.document(&services, document).await?;
+    let download = documents::download(
+        services.into_inner(),
+        document,
+        session.actor(),
+        session.client,
+    )
+    .await?;
     Ok(attachment_response(download))
 }
 
@@ -358,20 +353,14 @@ fn opinion_field(name: &str) -> Option<(Field, DocumentCategory)> {
     (name == "opinion").then_some((Field::Report, DocumentCategory::Opinion))
 }
 
-async fn upload(
+async fn upload<S: RequiredScope>(
     req: HttpRequest,
     payload: web::Payload,
     services: web::Data<Services>,
-    limits: web::Data<LinkLimits>,
-    scope: LinkScope,
+    session: LinkSession<S>,
 ) -> Result<HttpResponse, ApiError> {
-    same_origin(&req, &services)?;
-    let live = match session(&req, &services, &limits).await? {
-        Ok(live) => live,
-        Err(redirect) => return Ok(redirect),
-    };
-    let client = super::client_address(&req);
-    live.require(&services, scope, client.clone()).await?;
+    let client = session.client.clone();
+    let live = session.open_case(&services).await?;
     let mut submission = Submission::for_case(
         services.clone().into_inner(),
         live.case.id,
@@ -381,7 +370,7 @@ async fn upload(
         client,
         services.upload_reservation(super::content_length(&req)),
     );
-    let fields = if scope == LinkScope::Opinion {
+    let fields = if S::SCOPE == Some(LinkScope::Opinion) {
         opinion_field
     } else {
         request_fields
@@ -411,9 +400,9 @@ pub async fn add_documents(
     req: HttpRequest,
     payload: web::Payload,
     services: web::Data<Services>,
-    limits: web::Data<LinkLimits>,
+    session: LinkSession<UploadScope>,
 ) -> Result<HttpResponse, ApiError> {
-    upload(req, payload, services, limits, LinkScope::Upload).await
+    upload(req, payload, services, session).await
 }
 
 /// `POST /l/{token}/opinion`: the consultant's written opinion (scope `opinion`; report types).
@@ -421,9 +410,9 @@ pub async fn opinion(
     req: HttpRequest,
     payload: web::Payload,
     services: web::Data<Services>,
-    limits: web::Data<LinkLimits>,
+    session: LinkSession<OpinionScope>,
 ) -> Result<HttpResponse, ApiError> {
-    upload(req, payload, services, limits, LinkScope::Opinion).await
+    upload(req, payload, services, session).await
 }
 
 /// The preview's query, as text: each parameter is parsed here so that a bad one is
@@ -522,23 +511,23 @@ impl PreviewQuery {
 }
 
 /// `GET /l/{token}/documents/{document_id}/preview`: a rendered image (scope `view`).
+///
+/// A cached preview (`If-None-Match` naming its entity tag) costs two queries, the session with
+/// its link and the document, and no key unwrap: the tag is the document's hash and the variant.
 pub async fn preview(
     req: HttpRequest,
+    session: LinkSession<ViewScope>,
     query: web::Query<PreviewQuery>,
     services: web::Data<Services>,
-    limits: web::Data<LinkLimits>,
 ) -> Result<HttpResponse, ApiError> {
-    let live = match session(&req, &services, &limits).await? {
-        Ok(live) => live,
-        Err(redirect) => return Ok(redirect),
-    };
-    let client = super::client_address(&req);
-    live.require(&services, LinkScope::View, client.clone())
-        .await?;
     let request = query.render_request()?;
     let document = path_document(&req)?;
-    let doc = live.document(&services, document).await?;
-    let watermarked_for = services.settings.previews.watermark.then_some(live.link.id);
+    let doc = session.document(&services, document).await?;
+    let watermarked_for = services
+        .settings
+        .previews
+        .watermark
+        .then_some(session.link.id);
     let etag = previews::etag(&doc, &request, watermarked_for);
     let cache = "private, max-age=86400";
     if req
@@ -552,6 +541,8 @@ pub async fn preview(
             .insert_header((header::CACHE_CONTROL, cache))
             .finish());
     }
+    let client = session.client.clone();
+    let live = session.open_case(&services).await?;
     let preview = previews::preview(
         &services,
         &live.case,

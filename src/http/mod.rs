@@ -4,6 +4,7 @@ mod admin;
 mod assets;
 pub mod client;
 mod csrf;
+mod extract;
 mod form;
 mod json;
 mod link_pages;

@@ -320,6 +320,55 @@ pub struct LiveLink {
     pub recipient: String,
 }
 
+/// An audit event of `link` acting on its case.
+fn link_event(
+    link: &LinkRecord,
+    action: AuditAction,
+    outcome: AuditOutcome,
+    client: Option<String>,
+) -> AuditEvent {
+    AuditEvent::new(AuditActor::Link(link.id.to_string()), action, outcome)
+        .case(link.case_id)
+        .link(link.id)
+        .client(client)
+}
+
+/// Audits and returns `forbidden` when `link` lacks `scope`.
+pub async fn require_scope(
+    services: &Services,
+    link: &LinkRecord,
+    scope: LinkScope,
+    client: Option<String>,
+) -> Result<(), ServiceError> {
+    if link.scopes.contains(&scope) {
+        return Ok(());
+    }
+    services
+        .repo
+        .append_audit(&link_event(
+            link,
+            AuditAction::LinkDenied,
+            AuditOutcome::Forbidden,
+            client,
+        ))
+        .await?;
+    Err(ServiceError::Forbidden)
+}
+
+/// The document `document` of `link`'s case; `not-found` for a document of another case.
+pub async fn link_document(
+    services: &Services,
+    link: &LinkRecord,
+    document: DocumentId,
+) -> Result<DocumentRecord, ServiceError> {
+    services
+        .repo
+        .get_document(document)
+        .await?
+        .filter(|d| d.case_id == link.case_id)
+        .ok_or(ServiceError::NotFound)
+}
+
 impl LiveLink {
     pub fn allows(&self, scope: LinkScope) -> bool {
         self.link.scopes.contains(&scope)
@@ -335,10 +384,7 @@ impl LiveLink {
         outcome: AuditOutcome,
         client: Option<String>,
     ) -> AuditEvent {
-        AuditEvent::new(self.actor(), action, outcome)
-            .case(self.link.case_id)
-            .link(self.link.id)
-            .client(client)
+        link_event(&self.link, action, outcome, client)
     }
 
     /// The patient's name and question, for the roles that need them.
@@ -368,12 +414,7 @@ impl LiveLink {
         services: &Services,
         document: DocumentId,
     ) -> Result<DocumentRecord, ServiceError> {
-        services
-            .repo
-            .get_document(document)
-            .await?
-            .filter(|d| d.case_id == self.case.id)
-            .ok_or(ServiceError::NotFound)
+        link_document(services, &self.link, document).await
     }
 
     /// Audits a read of the case page (`case.viewed`, the link as actor).
@@ -396,14 +437,7 @@ impl LiveLink {
         scope: LinkScope,
         client: Option<String>,
     ) -> Result<(), ServiceError> {
-        if self.allows(scope) {
-            return Ok(());
-        }
-        services
-            .repo
-            .append_audit(&self.event(AuditAction::LinkDenied, AuditOutcome::Forbidden, client))
-            .await?;
-        Err(ServiceError::Forbidden)
+        require_scope(services, &self.link, scope, client).await
     }
 }
 
@@ -439,12 +473,23 @@ pub async fn resolve(
     token: &VerifiedToken,
     client: Option<String>,
 ) -> Result<LiveLink, ServiceError> {
-    let id = token.link;
     let link = services
         .repo
-        .get_link(id)
+        .get_link(token.link)
         .await?
         .ok_or(ServiceError::NotFound)?;
+    check_usable(services, token, &link, client).await?;
+    open_case(services, token, link).await
+}
+
+/// Refuses a link that cannot be used now: `link-revoked` (withdrawn, or locked after wrong
+/// passcodes) or `link-expired`, each audited as `link.denied`.
+pub async fn check_usable(
+    services: &Services,
+    token: &VerifiedToken,
+    link: &LinkRecord,
+    client: Option<String>,
+) -> Result<(), ServiceError> {
     let now = services.clock.now();
     let refusal = if link.revoked_at.is_some() {
         Some((
@@ -461,18 +506,27 @@ pub async fn resolve(
     } else {
         None
     };
-    if let Some((error, outcome)) = refusal {
-        let event = AuditEvent::new(
-            AuditActor::Link(id.to_string()),
-            AuditAction::LinkDenied,
-            outcome,
-        )
-        .case(link.case_id)
-        .link(id)
-        .client(client);
-        services.repo.append_audit(&event).await?;
-        return Err(error);
-    }
+    let Some((error, outcome)) = refusal else {
+        return Ok(());
+    };
+    let event = AuditEvent::new(
+        AuditActor::Link(link.id.to_string()),
+        AuditAction::LinkDenied,
+        outcome,
+    )
+    .case(link.case_id)
+    .link(link.id)
+    .client(client);
+    services.repo.append_audit(&event).await?;
+    Err(error)
+}
+
+/// The case behind a usable link, its key unwrapped and the recipient's name opened.
+pub async fn open_case(
+    services: &Services,
+    token: &VerifiedToken,
+    link: LinkRecord,
+) -> Result<LiveLink, ServiceError> {
     let case = services
         .repo
         .get_case(link.case_id)
@@ -628,21 +682,22 @@ async fn start_session(
 }
 
 /// The session `cookie` names, when it is a live session of `link`: its id (the hash of the
-/// cookie, which is all the database holds), for the session's own rate limit.
-pub async fn session_of(
+/// cookie, which is all the database holds, and the key of the session's own rate limit) and the
+/// link's row, in one query.
+pub async fn session_link(
     services: &Services,
     link: LinkId,
     cookie: Option<&str>,
-) -> Result<Option<String>, ServiceError> {
+) -> Result<Option<(String, LinkRecord)>, ServiceError> {
     let Some(cookie) = cookie.filter(|c| !c.is_empty() && c.len() <= 64) else {
         return Ok(None);
     };
     let hash = sha256_hex(cookie);
-    let valid = services
+    let row = services
         .repo
-        .link_session_valid(&hash, link, services.clock.now())
+        .link_of_session(&hash, link, services.clock.now())
         .await?;
-    Ok(valid.then_some(hash))
+    Ok(row.map(|link| (hash, link)))
 }
 
 #[cfg(test)]
