@@ -564,6 +564,78 @@ impl TestApp {
             .unwrap()
     }
 
+    // ---- partners (`key` is the partner's `csk_…` key) -----------------------------------------
+
+    /// `POST /api/v1/cases`, with `Idempotency-Key` when given.
+    pub async fn partner_create_case(
+        &self,
+        key: &str,
+        idempotency_key: Option<&str>,
+        body: &Value,
+    ) -> reqwest::Response {
+        let mut request = self
+            .client
+            .post(format!("{}/api/v1/cases", self.address))
+            .bearer_auth(key)
+            .json(body);
+        if let Some(idempotency_key) = idempotency_key {
+            request = request.header("Idempotency-Key", idempotency_key);
+        }
+        request.send().await.unwrap()
+    }
+
+    /// `GET /api/v1/cases/{case}` with a partner key (`case` is an id or a reference).
+    pub async fn partner_get_case(&self, key: &str, case: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}/api/v1/cases/{case}", self.address))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `PATCH /api/v1/cases/{case}`: a partner corrects its case.
+    pub async fn partner_correct_case(
+        &self,
+        key: &str,
+        case: &str,
+        body: &Value,
+    ) -> reqwest::Response {
+        self.client
+            .patch(format!("{}/api/v1/cases/{case}", self.address))
+            .bearer_auth(key)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `PUT /api/v1/cases/{case}/documents/{client_document_id}`: the raw bytes, with their name,
+    /// category and (when given) SHA-256 in headers.
+    pub async fn partner_put_document(
+        &self,
+        key: &str,
+        case: &str,
+        client_document_id: &str,
+        document: PartnerDocument<'_>,
+    ) -> reqwest::Response {
+        let mut request = self
+            .client
+            .put(format!(
+                "{}/api/v1/cases/{case}/documents/{client_document_id}",
+                self.address
+            ))
+            .bearer_auth(key)
+            .header("Content-Type", "application/octet-stream")
+            .header("X-Filename", document.filename)
+            .header("X-Category", document.category)
+            .body(document.bytes);
+        if let Some(sha) = document.sha256 {
+            request = request.header("X-Content-SHA256", sha);
+        }
+        request.send().await.unwrap()
+    }
+
     /// Runs one SQL statement on the service's database (SQLite or PostgreSQL), with text binds;
     /// returns the rows it changed. For states no API reaches yet (expiry, statuses, tampering).
     pub async fn execute_sql(&self, sql: &str, binds: &[&str]) -> u64 {
@@ -638,6 +710,34 @@ impl TestApp {
     pub async fn assert_nothing_stored(&self) {
         assert_eq!(self.row_counts().await, (0, 0), "no case or document row");
         assert_eq!(self.stored_keys().await, Vec::<String>::new(), "no blob");
+    }
+}
+
+/// A document as a partner puts it: the body and its `X-Filename`, `X-Category` and
+/// `X-Content-SHA256` headers.
+pub struct PartnerDocument<'a> {
+    pub filename: &'a str,
+    pub category: &'a str,
+    pub bytes: Vec<u8>,
+    pub sha256: Option<&'a str>,
+}
+
+impl<'a> PartnerDocument<'a> {
+    pub fn new(filename: &'a str, category: &'a str, bytes: Vec<u8>) -> Self {
+        Self {
+            filename,
+            category,
+            bytes,
+            sha256: None,
+        }
+    }
+
+    /// With `X-Content-SHA256: sha256`.
+    pub fn sha256(self, sha256: &'a str) -> Self {
+        Self {
+            sha256: Some(sha256),
+            ..self
+        }
     }
 }
 
