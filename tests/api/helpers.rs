@@ -374,6 +374,15 @@ impl TestApp {
             .unwrap()
     }
 
+    /// A GET of `path` with `bearer` as the token, or none.
+    pub async fn get_as(&self, path: &str, bearer: Option<&str>) -> reqwest::Response {
+        let mut request = self.client.get(format!("{}{path}", self.address));
+        if let Some(bearer) = bearer {
+            request = request.bearer_auth(bearer);
+        }
+        request.send().await.unwrap()
+    }
+
     /// `GET /api/v1/cases/{case_id}/audit` as the administrator.
     pub async fn case_audit(&self, case_id: &str) -> reqwest::Response {
         self.client
