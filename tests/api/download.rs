@@ -147,11 +147,7 @@ async fn admin_routes_refuse_missing_or_wrong_tokens_and_audit_the_denial() {
             format!("/api/v1/cases/{case}"),
             "/api/v1/cases".to_owned(),
         ] {
-            let mut request = app.client.get(format!("{}{path}", app.address));
-            if let Some(token) = token {
-                request = request.bearer_auth(token);
-            }
-            assert_problem(request.send().await.unwrap(), 401, "unauthorized").await;
+            assert_problem(app.get_as(&path, token).await, 401, "unauthorized").await;
         }
     }
     let denied = app.services.repo.audit_records(None).await.unwrap();
@@ -203,13 +199,7 @@ async fn the_case_audit_trail_lists_submission_storage_and_download_in_order() {
     let app = TestApp::spawn().await;
     let (case, doc, _) = one_document(&app, "letter.pdf", fixtures::pdf()).await;
     assert_eq!(app.get_document_content(&doc).await.status(), 200);
-    let audit = |app: &TestApp| {
-        app.client
-            .get(format!("{}/api/v1/cases/{case}/audit", app.address))
-            .bearer_auth(&app.admin_token)
-            .send()
-    };
-    let trail: Value = audit(&app).await.unwrap().json().await.unwrap();
+    let trail: Value = app.case_audit(&case).await.json().await.unwrap();
     let actions: Vec<&str> = trail["events"]
         .as_array()
         .unwrap()
@@ -239,6 +229,6 @@ async fn the_case_audit_trail_lists_submission_storage_and_download_in_order() {
         .execute(&pool)
         .await
         .unwrap();
-    let trail: Value = audit(&app).await.unwrap().json().await.unwrap();
+    let trail: Value = app.case_audit(&case).await.json().await.unwrap();
     assert_eq!(trail["chain_valid"], false);
 }

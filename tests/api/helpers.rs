@@ -173,7 +173,7 @@ impl S3Server {
     }
 }
 
-/// A fresh PostgreSQL database for one test.
+/// A fresh PostgreSQL database for one test (commits do not wait for the disk).
 pub async fn postgres_database() -> String {
     let base = std::env::var("CONSILIUM_TEST_POSTGRES")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned());
@@ -185,6 +185,14 @@ pub async fn postgres_database() -> String {
         .execute(&admin)
         .await
         .unwrap();
+    // No wait for the WAL flush at each commit: a test's database need not outlive a crash of
+    // PostgreSQL itself, and every audited request commits (a preview scroll commits hundreds).
+    sqlx::query(&format!(
+        "ALTER DATABASE {name} SET synchronous_commit = off"
+    ))
+    .execute(&admin)
+    .await
+    .unwrap();
     admin.close().await;
     format!("{base}/{name}")
 }
@@ -366,6 +374,301 @@ impl TestApp {
             .unwrap()
     }
 
+    /// A GET of `path` with `bearer` as the token, or none.
+    pub async fn get_as(&self, path: &str, bearer: Option<&str>) -> reqwest::Response {
+        let mut request = self.client.get(format!("{}{path}", self.address));
+        if let Some(bearer) = bearer {
+            request = request.bearer_auth(bearer);
+        }
+        request.send().await.unwrap()
+    }
+
+    /// `GET /api/v1/cases/{case_id}/audit` as the administrator.
+    pub async fn case_audit(&self, case_id: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}/api/v1/cases/{case_id}/audit", self.address))
+            .bearer_auth(&self.admin_token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    // ---- links, as the administrator issues them ----------------------------------------------
+
+    /// `POST /api/v1/cases/{case_id}/links` as the administrator.
+    pub async fn create_link(&self, case_id: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(format!("{}/api/v1/cases/{case_id}/links", self.address))
+            .bearer_auth(&self.admin_token)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `POST /api/v1/cases/{case_id}/links` without a token.
+    pub async fn create_link_anonymously(&self, case_id: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(format!("{}/api/v1/cases/{case_id}/links", self.address))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `GET /api/v1/cases/{case_id}/links` as the administrator.
+    pub async fn list_links(&self, case_id: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}/api/v1/cases/{case_id}/links", self.address))
+            .bearer_auth(&self.admin_token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `DELETE /api/v1/links/{link_id}` as the administrator.
+    pub async fn revoke_link(&self, link_id: &str) -> reqwest::Response {
+        self.client
+            .delete(format!("{}/api/v1/links/{link_id}", self.address))
+            .bearer_auth(&self.admin_token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    // ---- links, as their recipient uses them (`link` is the link's path, `/l/{token}`) ---------
+
+    /// `GET /l/{token}`: the landing page, with no `Accept`.
+    pub async fn link_landing(&self, link: &str) -> reqwest::Response {
+        self.get(link).await
+    }
+
+    /// `GET /l/{token}` with `Accept: text/html`.
+    pub async fn link_landing_html(&self, link: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{link}", self.address))
+            .header("accept", "text/html")
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `POST /l/{token}/open`, with the passcode field when one is given.
+    pub async fn open_link(&self, link: &str, passcode: Option<&str>) -> reqwest::Response {
+        let form: Vec<(&str, &str)> = passcode.map(|p| vec![("passcode", p)]).unwrap_or_default();
+        self.client
+            .post(format!("{}{link}/open", self.address))
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `POST /l/{token}/open` (an empty passcode) sent with `Origin: origin`, and
+    /// `X-Forwarded-Host` when given.
+    pub async fn open_link_from(
+        &self,
+        link: &str,
+        origin: &str,
+        forwarded_host: Option<&str>,
+    ) -> reqwest::Response {
+        let mut request = self
+            .client
+            .post(format!("{}{link}/open", self.address))
+            .header("origin", origin)
+            .form(&[("passcode", "")]);
+        if let Some(host) = forwarded_host {
+            request = request.header("x-forwarded-host", host);
+        }
+        request.send().await.unwrap()
+    }
+
+    /// `GET /l/{token}/case` in the session `cookie` (`name=value`), with no `Accept`: the summary.
+    pub async fn link_case(&self, link: &str, cookie: &str) -> reqwest::Response {
+        self.link_get(&format!("{link}/case"), cookie, &[]).await
+    }
+
+    /// `GET /l/{token}/case` in the session `cookie` with `Accept: text/html`: the case page.
+    pub async fn link_case_html(&self, link: &str, cookie: &str) -> reqwest::Response {
+        self.link_get(&format!("{link}/case"), cookie, &[("accept", "text/html")])
+            .await
+    }
+
+    /// `GET /l/{token}/documents/{document_id}` in the session `cookie`.
+    pub async fn link_download(
+        &self,
+        link: &str,
+        document_id: &str,
+        cookie: &str,
+    ) -> reqwest::Response {
+        self.link_get(&format!("{link}/documents/{document_id}"), cookie, &[])
+            .await
+    }
+
+    /// `GET /l/{token}/documents/{document_id}/preview?{query}` in the session `cookie` (no `?`
+    /// when `query` is empty).
+    pub async fn link_preview(
+        &self,
+        link: &str,
+        document_id: &str,
+        query: &str,
+        cookie: &str,
+    ) -> reqwest::Response {
+        self.link_get(&preview_path(link, document_id, query), cookie, &[])
+            .await
+    }
+
+    /// `link_preview` with `If-None-Match: etag`.
+    pub async fn link_preview_if_none_match(
+        &self,
+        link: &str,
+        document_id: &str,
+        query: &str,
+        cookie: &str,
+        etag: &str,
+    ) -> reqwest::Response {
+        self.link_get(
+            &preview_path(link, document_id, query),
+            cookie,
+            &[("if-none-match", etag)],
+        )
+        .await
+    }
+
+    /// `POST /l/{token}/documents` (multipart, the request's fields) in the session `cookie`.
+    pub async fn link_upload(&self, link: &str, cookie: &str, form: Form) -> reqwest::Response {
+        self.link_post(&format!("{link}/documents"), cookie, form)
+            .await
+    }
+
+    /// `POST /l/{token}/opinion` (multipart) in the session `cookie`.
+    pub async fn link_opinion(&self, link: &str, cookie: &str, form: Form) -> reqwest::Response {
+        self.link_post(&format!("{link}/opinion"), cookie, form)
+            .await
+    }
+
+    async fn link_get(
+        &self,
+        path: &str,
+        cookie: &str,
+        headers: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut request = self
+            .client
+            .get(format!("{}{path}", self.address))
+            .header("cookie", cookie);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send().await.unwrap()
+    }
+
+    async fn link_post(&self, path: &str, cookie: &str, form: Form) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.address))
+            .header("cookie", cookie)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    // ---- partners (`key` is the partner's `csk_…` key) -----------------------------------------
+
+    /// `POST /api/v1/cases`, with `Idempotency-Key` when given.
+    pub async fn partner_create_case(
+        &self,
+        key: &str,
+        idempotency_key: Option<&str>,
+        body: &Value,
+    ) -> reqwest::Response {
+        let mut request = self
+            .client
+            .post(format!("{}/api/v1/cases", self.address))
+            .bearer_auth(key)
+            .json(body);
+        if let Some(idempotency_key) = idempotency_key {
+            request = request.header("Idempotency-Key", idempotency_key);
+        }
+        request.send().await.unwrap()
+    }
+
+    /// `GET /api/v1/cases/{case}` with a partner key (`case` is an id or a reference).
+    pub async fn partner_get_case(&self, key: &str, case: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}/api/v1/cases/{case}", self.address))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `PATCH /api/v1/cases/{case}`: a partner corrects its case.
+    pub async fn partner_correct_case(
+        &self,
+        key: &str,
+        case: &str,
+        body: &Value,
+    ) -> reqwest::Response {
+        self.client
+            .patch(format!("{}/api/v1/cases/{case}", self.address))
+            .bearer_auth(key)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `PUT /api/v1/cases/{case}/documents/{client_document_id}`: the raw bytes, with their name,
+    /// category and (when given) SHA-256 in headers.
+    pub async fn partner_put_document(
+        &self,
+        key: &str,
+        case: &str,
+        client_document_id: &str,
+        document: PartnerDocument<'_>,
+    ) -> reqwest::Response {
+        let mut request = self
+            .client
+            .put(format!(
+                "{}/api/v1/cases/{case}/documents/{client_document_id}",
+                self.address
+            ))
+            .bearer_auth(key)
+            .header("Content-Type", "application/octet-stream")
+            .header("X-Filename", document.filename)
+            .header("X-Category", document.category)
+            .body(document.bytes);
+        if let Some(sha) = document.sha256 {
+            request = request.header("X-Content-SHA256", sha);
+        }
+        request.send().await.unwrap()
+    }
+
+    /// Runs one SQL statement on the service's database (SQLite or PostgreSQL), with text binds;
+    /// returns the rows it changed. For states no API reaches yet (expiry, statuses, tampering).
+    pub async fn execute_sql(&self, sql: &str, binds: &[&str]) -> u64 {
+        if self.database_url.starts_with("sqlite") {
+            let pool = sqlx::SqlitePool::connect(&self.database_url).await.unwrap();
+            let mut query = sqlx::query(sql);
+            for bind in binds {
+                query = query.bind(*bind);
+            }
+            let done = query.execute(&pool).await;
+            pool.close().await;
+            done.unwrap().rows_affected()
+        } else {
+            let pool = sqlx::PgPool::connect(&self.database_url).await.unwrap();
+            let mut query = sqlx::query(sql);
+            for bind in binds {
+                query = query.bind(*bind);
+            }
+            let done = query.execute(&pool).await;
+            pool.close().await;
+            done.unwrap().rows_affected()
+        }
+    }
+
     /// The Prometheus text from the metrics listener.
     pub async fn metrics(&self) -> String {
         let response = self
@@ -418,6 +721,61 @@ impl TestApp {
         assert_eq!(self.stored_keys().await, Vec::<String>::new(), "no blob");
     }
 }
+
+/// A document as a partner puts it: the body and its `X-Filename`, `X-Category` and
+/// `X-Content-SHA256` headers.
+pub struct PartnerDocument<'a> {
+    pub filename: &'a str,
+    pub category: &'a str,
+    pub bytes: Vec<u8>,
+    pub sha256: Option<&'a str>,
+}
+
+impl<'a> PartnerDocument<'a> {
+    pub fn new(filename: &'a str, category: &'a str, bytes: Vec<u8>) -> Self {
+        Self {
+            filename,
+            category,
+            bytes,
+            sha256: None,
+        }
+    }
+
+    /// With `X-Content-SHA256: sha256`.
+    pub fn sha256(self, sha256: &'a str) -> Self {
+        Self {
+            sha256: Some(sha256),
+            ..self
+        }
+    }
+}
+
+fn preview_path(link: &str, document_id: &str, query: &str) -> String {
+    if query.is_empty() {
+        format!("{link}/documents/{document_id}/preview")
+    } else {
+        format!("{link}/documents/{document_id}/preview?{query}")
+    }
+}
+
+/// Runs `async fn $name(backend: Backend)` as two tests, `$name::on_fs_sqlite` and
+/// `$name::on_s3_postgres` (a module beside the function, of the same name).
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn on_fs_sqlite() {
+                super::$name($crate::helpers::Backend::FsSqlite).await;
+            }
+
+            #[tokio::test]
+            async fn on_s3_postgres() {
+                super::$name($crate::helpers::Backend::S3Postgres).await;
+            }
+        }
+    )+};
+}
+pub(crate) use on_both_backends;
 
 /// A complete, valid patient form without files.
 pub fn patient_form() -> Form {

@@ -1,12 +1,13 @@
 //! Imaging through links: a zipped DICOM series without extensions shows as one study with its
 //! series in order; previews are windowed as asked (checked by pixel values), cached with an ETag,
 //! audited; photos lose their metadata; documents without an image are `not-previewable`.
+//! Each test runs on both backends (fs + SQLite, S3 + PostgreSQL).
 
 use serde_json::Value;
 
 use crate::fixtures;
-use crate::helpers::{TestApp, assert_problem, file, form_with};
-use crate::links::{get_with, link, session};
+use crate::helpers::{Backend, TestApp, assert_problem, file, form_with, on_both_backends};
+use crate::links::{link, path_of, session};
 
 /// The DICOM linear VOI function (PS3.3 C.11.2.1.2), as an independent check of the renderer.
 fn window(value: f64, center: f64, width: f64) -> f64 {
@@ -60,17 +61,12 @@ fn grey(png: &[u8], x: u32, y: u32) -> f64 {
     f64::from(img.get_pixel(x, y).0[0])
 }
 
-#[tokio::test]
-async fn a_zipped_series_without_extensions_is_one_study_in_instance_order() {
-    let app = TestApp::spawn().await;
+async fn a_zipped_series_without_extensions_is_one_study_in_instance_order(backend: Backend) {
+    let app = TestApp::spawn_with(backend, &[]).await;
     let case = ct_case(&app).await;
     let (_, path, _) = link(&app, &case, &["view"], None, false).await;
     let cookie = session(&app, &path, None).await;
-    let summary: Value = get_with(&app, &format!("{path}/case"), &cookie)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let summary: Value = app.link_case(&path, &cookie).await.json().await.unwrap();
     let studies = summary["studies"].as_array().unwrap();
     assert_eq!(studies.len(), 1, "{summary}");
     assert_eq!(studies[0]["description"], "CT THORAX");
@@ -89,13 +85,8 @@ async fn a_zipped_series_without_extensions_is_one_study_in_instance_order() {
         .collect();
     assert_eq!(numbers, [1, 2, 3, 4, 5]);
     let page = app
-        .client
-        .get(format!("{}{path}/case", app.address))
-        .header("cookie", &cookie)
-        .header("accept", "text/html")
-        .send()
+        .link_case_html(&path, &cookie)
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();
@@ -104,27 +95,19 @@ async fn a_zipped_series_without_extensions_is_one_study_in_instance_order() {
         "{page}"
     );
 }
+on_both_backends!(a_zipped_series_without_extensions_is_one_study_in_instance_order);
 
-#[tokio::test]
-async fn presets_window_the_ct_as_asked_and_previews_are_cached_and_audited() {
-    let app = TestApp::spawn().await;
+async fn presets_window_the_ct_as_asked_and_previews_are_cached_and_audited(backend: Backend) {
+    let app = TestApp::spawn_with(backend, &[]).await;
     let case = ct_case(&app).await;
     let (_, path, _) = link(&app, &case, &["view"], None, false).await;
     let cookie = session(&app, &path, None).await;
-    let summary: Value = get_with(&app, &format!("{path}/case"), &cookie)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let summary: Value = app.link_case(&path, &cookie).await.json().await.unwrap();
     let slice = summary["studies"][0]["series"][0]["instances"][0]["document_id"]
         .as_str()
         .unwrap()
         .to_owned();
-    let preview = |query: &str| {
-        let url = format!("{}{path}/documents/{slice}/preview?{query}", app.address);
-        let request = app.client.get(url).header("cookie", cookie.clone());
-        async move { request.send().await.unwrap() }
-    };
+    let preview = |query: &'static str| app.link_preview(&path, &slice, query, &cookie);
 
     let lung = preview("preset=lung").await;
     assert_eq!(lung.status(), 200);
@@ -157,16 +140,8 @@ async fn presets_window_the_ct_as_asked_and_previews_are_cached_and_audited() {
 
     // The same variant again: the client's copy is current; the server cached it sealed.
     let again = app
-        .client
-        .get(format!(
-            "{}{path}/documents/{slice}/preview?preset=lung",
-            app.address
-        ))
-        .header("cookie", &cookie)
-        .header("if-none-match", &etag)
-        .send()
-        .await
-        .unwrap();
+        .link_preview_if_none_match(&path, &slice, "preset=lung", &cookie, &etag)
+        .await;
     assert_eq!(again.status(), 304);
     // The two presets; the explicit window was rendered but not kept.
     let cached = cached_previews(&app).await;
@@ -192,18 +167,14 @@ async fn presets_window_the_ct_as_asked_and_previews_are_cached_and_audited() {
         assert_eq!(problem["field"], field, "{query}");
     }
 }
+on_both_backends!(presets_window_the_ct_as_asked_and_previews_are_cached_and_audited);
 
-#[tokio::test]
-async fn explicit_windows_are_rendered_but_never_cached_and_bad_ones_are_invalid() {
-    let app = TestApp::spawn().await;
+async fn explicit_windows_are_rendered_but_never_cached_and_bad_ones_are_invalid(backend: Backend) {
+    let app = TestApp::spawn_with(backend, &[]).await;
     let case = ct_case(&app).await;
     let (_, path, _) = link(&app, &case, &["view"], None, false).await;
     let cookie = session(&app, &path, None).await;
-    let summary: Value = get_with(&app, &format!("{path}/case"), &cookie)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let summary: Value = app.link_case(&path, &cookie).await.json().await.unwrap();
     let slice = summary["studies"][0]["series"][0]["instances"][0]["document_id"]
         .as_str()
         .unwrap()
@@ -218,9 +189,9 @@ async fn explicit_windows_are_rendered_but_never_cached_and_bad_ones_are_invalid
         .unwrap()
         .to_owned();
     let preview = |document: &str, query: &str| {
-        let url = format!("{path}/documents/{document}/preview?{query}");
-        let (app, cookie) = (&app, &cookie);
-        async move { get_with(app, &url, cookie).await }
+        let (app, path, cookie) = (&app, &path, &cookie);
+        let (document, query) = (document.to_owned(), query.to_owned());
+        async move { app.link_preview(path, &document, &query, cookie).await }
     };
 
     // A drag's worth of windows: each is rendered as asked, none is stored.
@@ -262,20 +233,16 @@ async fn explicit_windows_are_rendered_but_never_cached_and_bad_ones_are_invalid
     assert_eq!(preview(&slice, "").await.status(), 200);
     assert_eq!(cached_previews(&app).await.len(), 2);
 }
+on_both_backends!(explicit_windows_are_rendered_but_never_cached_and_bad_ones_are_invalid);
 
-#[tokio::test]
-async fn a_session_scrolls_a_long_series_without_meeting_the_rate_limit() {
+async fn a_session_scrolls_a_long_series_without_meeting_the_rate_limit(backend: Backend) {
     // The shipped defaults: 600 previews (a 500-slice CT scrolled with prefetch, and back), with
     // its case page and thumbnails, from one session.
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with(backend, &[]).await;
     let case = ct_case(&app).await;
     let (_, path, _) = link(&app, &case, &["view"], None, false).await;
     let cookie = session(&app, &path, None).await;
-    let summary: Value = get_with(&app, &format!("{path}/case"), &cookie)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let summary: Value = app.link_case(&path, &cookie).await.json().await.unwrap();
     let slices: Vec<String> = summary["studies"][0]["series"][0]["instances"]
         .as_array()
         .unwrap()
@@ -284,27 +251,20 @@ async fn a_session_scrolls_a_long_series_without_meeting_the_rate_limit() {
         .collect();
     for i in 0..600 {
         let slice = &slices[i % slices.len()];
-        let response = get_with(
-            &app,
-            &format!("{path}/documents/{slice}/preview?size=64&preset=lung"),
-            &cookie,
-        )
-        .await;
+        let response = app
+            .link_preview(&path, slice, "size=64&preset=lung", &cookie)
+            .await;
         assert_eq!(response.status(), 200, "preview {i}");
     }
 }
+on_both_backends!(a_session_scrolls_a_long_series_without_meeting_the_rate_limit);
 
-#[tokio::test]
-async fn a_photo_preview_carries_no_exif_or_gps_and_a_pdf_is_not_previewable() {
-    let app = TestApp::spawn().await;
+async fn a_photo_preview_carries_no_exif_or_gps_and_a_pdf_is_not_previewable(backend: Backend) {
+    let app = TestApp::spawn_with(backend, &[]).await;
     let case = ct_case(&app).await;
     let (_, path, _) = link(&app, &case, &["view"], None, false).await;
     let cookie = session(&app, &path, None).await;
-    let summary: Value = get_with(&app, &format!("{path}/case"), &cookie)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let summary: Value = app.link_case(&path, &cookie).await.json().await.unwrap();
     let by_name = |name: &str| {
         summary["documents"]
             .as_array()
@@ -322,15 +282,14 @@ async fn a_photo_preview_carries_no_exif_or_gps_and_a_pdf_is_not_previewable() {
         "the fixture has EXIF"
     );
     for format in ["png", "jpeg"] {
-        let photo = get_with(
-            &app,
-            &format!(
-                "{path}/documents/{}/preview?format={format}",
-                by_name("phone.jpg")
-            ),
-            &cookie,
-        )
-        .await;
+        let photo = app
+            .link_preview(
+                &path,
+                &by_name("phone.jpg"),
+                &format!("format={format}"),
+                &cookie,
+            )
+            .await;
         assert_eq!(photo.status(), 200);
         let bytes = photo.bytes().await.unwrap();
         assert!(
@@ -339,12 +298,9 @@ async fn a_photo_preview_carries_no_exif_or_gps_and_a_pdf_is_not_previewable() {
         );
         assert!(image::load_from_memory(&bytes).is_ok());
     }
-    let pdf = get_with(
-        &app,
-        &format!("{path}/documents/{}/preview", by_name("letter.pdf")),
-        &cookie,
-    )
-    .await;
+    let pdf = app
+        .link_preview(&path, &by_name("letter.pdf"), "", &cookie)
+        .await;
     let problem = assert_problem(pdf, 422, "not-previewable").await;
     assert!(
         problem["reason"]
@@ -354,18 +310,14 @@ async fn a_photo_preview_carries_no_exif_or_gps_and_a_pdf_is_not_previewable() {
         "{problem}"
     );
 }
+on_both_backends!(a_photo_preview_carries_no_exif_or_gps_and_a_pdf_is_not_previewable);
 
 /// With `previews.watermark` on, each recipient's preview carries their name and the time in a
 /// band along the bottom, drawn pixel for pixel from the font; the cache keeps one unmarked copy.
-#[tokio::test]
-async fn watermarked_previews_carry_the_recipient_and_the_cache_stays_unmarked() {
+async fn watermarked_previews_carry_the_recipient_and_the_cache_stays_unmarked(backend: Backend) {
     use font8x8::UnicodeFonts;
 
-    let app = TestApp::spawn_with(
-        crate::helpers::Backend::FsSqlite,
-        &[("CONSILIUM__PREVIEWS__WATERMARK", "true")],
-    )
-    .await;
+    let app = TestApp::spawn_with(backend, &[("CONSILIUM__PREVIEWS__WATERMARK", "true")]).await;
     let form = form_with(&[]).part("image", file("film.png", fixtures::png_sized(400, 300)));
     let response = app.post_request(form).await;
     assert_eq!(response.status(), 201);
@@ -374,30 +326,20 @@ async fn watermarked_previews_carry_the_recipient_and_the_cache_stays_unmarked()
     let document = receipt["documents"][0]["id"].as_str().unwrap().to_owned();
 
     let (_, path_a, _) = link(&app, &case, &["view"], None, false).await;
-    let response = crate::links::issue(
-        &app,
-        &case,
-        serde_json::json!({"recipient": "Dr B Osei", "role": "radiologist", "scopes": ["view"],
-                           "expires_in_seconds": 3600}),
-    )
-    .await;
-    let url: Value = response.json().await.unwrap();
-    let path_b = url["url"]
-        .as_str()
-        .unwrap()
-        .strip_prefix("http://127.0.0.1:8080")
-        .unwrap()
-        .to_owned();
+    let response = app
+        .create_link(
+            &case,
+            &serde_json::json!({"recipient": "Dr B Osei", "role": "radiologist",
+                                "scopes": ["view"], "expires_in_seconds": 3600}),
+        )
+        .await;
+    assert_eq!(response.status(), 201);
+    let path_b = path_of(&response.json().await.unwrap());
 
     let mut previews = Vec::new();
     for path in [&path_a, &path_b] {
         let cookie = session(&app, path, None).await;
-        let response = get_with(
-            &app,
-            &format!("{path}/documents/{document}/preview"),
-            &cookie,
-        )
-        .await;
+        let response = app.link_preview(path, &document, "", &cookie).await;
         assert_eq!(response.status(), 200);
         let etag = response.headers()["etag"].to_str().unwrap().to_owned();
         previews.push((etag, response.bytes().await.unwrap()));
@@ -434,6 +376,7 @@ async fn watermarked_previews_carry_the_recipient_and_the_cache_stays_unmarked()
         "one unmarked rendering serves both: {cached:?}"
     );
 }
+on_both_backends!(watermarked_previews_carry_the_recipient_and_the_cache_stays_unmarked);
 
 /// A 16-bit palette-colour ultrasound frame (4 × 1, values 0, 21845, 43690, 65535) whose tables
 /// are segmented, as scanners write them: 65,536 entries; red rises and green falls by linear
@@ -522,9 +465,8 @@ fn segmented_palette_ultrasound() -> Vec<u8> {
     out
 }
 
-#[tokio::test]
-async fn a_segmented_palette_ultrasound_previews_in_its_colours() {
-    let app = TestApp::spawn().await;
+async fn a_segmented_palette_ultrasound_previews_in_its_colours(backend: Backend) {
+    let app = TestApp::spawn_with(backend, &[]).await;
     let form = form_with(&[("service", "records_and_images_review")])
         .part("image", file("doppler.dcm", segmented_palette_ultrasound()));
     let response = app.post_request(form).await;
@@ -534,12 +476,9 @@ async fn a_segmented_palette_ultrasound_previews_in_its_colours() {
     let document = receipt["documents"][0]["id"].as_str().unwrap();
     let (_, path, _) = link(&app, case, &["view"], None, false).await;
     let cookie = session(&app, &path, None).await;
-    let preview = get_with(
-        &app,
-        &format!("{path}/documents/{document}/preview?format=png"),
-        &cookie,
-    )
-    .await;
+    let preview = app
+        .link_preview(&path, document, "format=png", &cookie)
+        .await;
     assert_eq!(preview.status(), 200);
     let img = image::load_from_memory(&preview.bytes().await.unwrap())
         .unwrap()
@@ -552,3 +491,4 @@ async fn a_segmented_palette_ultrasound_previews_in_its_colours() {
         [[0, 255, 0], [85, 170, 170], [170, 85, 85], [255, 0, 255]]
     );
 }
+on_both_backends!(a_segmented_palette_ultrasound_previews_in_its_colours);

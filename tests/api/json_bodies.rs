@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::fixtures;
 use crate::helpers::{TestApp, assert_problem};
-use crate::links::{case_with_pdf, issue};
+use crate::links::case_with_pdf;
 
 /// Words of serde's messages that must never reach a client.
 fn assert_no_deserialiser_text(problem: &Value) {
@@ -53,7 +53,7 @@ async fn a_link_role_outside_the_set_names_the_field_and_the_allowed_roles() {
     let (case, _) = case_with_pdf(&app, fixtures::pdf()).await;
     let mut body = link_request();
     body["role"] = json!("respiratory consultant");
-    let problem = assert_problem(issue(&app, &case, body).await, 422, "invalid-field").await;
+    let problem = assert_problem(app.create_link(&case, &body).await, 422, "invalid-field").await;
     assert_eq!(problem["field"], "role");
     assert_eq!(
         problem["allowed"],
@@ -63,7 +63,7 @@ async fn a_link_role_outside_the_set_names_the_field_and_the_allowed_roles() {
 
     let mut body = link_request();
     body["scopes"] = json!(["view", "edit"]);
-    let problem = assert_problem(issue(&app, &case, body).await, 422, "invalid-field").await;
+    let problem = assert_problem(app.create_link(&case, &body).await, 422, "invalid-field").await;
     assert_eq!(problem["field"], "scopes");
     assert_eq!(
         problem["allowed"],
@@ -90,21 +90,13 @@ async fn wrong_types_missing_and_unknown_fields_are_invalid_fields_by_name() {
         (missing, "recipient"),
         (unknown, "colour"),
     ] {
-        let problem = assert_problem(issue(&app, &case, body).await, 422, "invalid-field").await;
+        let problem =
+            assert_problem(app.create_link(&case, &body).await, 422, "invalid-field").await;
         assert_eq!(problem["field"], field);
         assert!(problem.get("allowed").is_none(), "{problem}");
         assert_no_deserialiser_text(&problem);
     }
-    let links: Value = app
-        .client
-        .get(format!("{}/api/v1/cases/{case}/links", app.address))
-        .bearer_auth(&app.admin_token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let links: Value = app.list_links(&case).await.json().await.unwrap();
     assert_eq!(links["links"], json!([]), "nothing was issued");
 }
 

@@ -1,5 +1,6 @@
 //! Consultant links with real tokens: issuing, landing without consuming, opening with and without a
 //! passcode, sessions, scopes, revocation, expiry, uses, downloads, return channels and the audit trail.
+//! Each test runs on both backends (fs + SQLite, S3 + PostgreSQL).
 
 use std::sync::Arc;
 
@@ -9,7 +10,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
 use crate::fixtures;
-use crate::helpers::{TestApp, assert_problem, file, patient_form};
+use crate::helpers::{Backend, TestApp, assert_problem, file, on_both_backends, patient_form};
 
 /// A case with a PDF; returns (case id, document id).
 pub(crate) async fn case_with_pdf(app: &TestApp, pdf: Vec<u8>) -> (String, String) {
@@ -24,14 +25,14 @@ pub(crate) async fn case_with_pdf(app: &TestApp, pdf: Vec<u8>) -> (String, Strin
     )
 }
 
-pub(crate) async fn issue(app: &TestApp, case: &str, body: Value) -> reqwest::Response {
-    app.client
-        .post(format!("{}/api/v1/cases/{case}/links", app.address))
-        .bearer_auth(&app.admin_token)
-        .json(&body)
-        .send()
-        .await
+/// The link's path (`/l/{token}`) from an issued link's `url`.
+pub(crate) fn path_of(issued: &Value) -> String {
+    issued["url"]
+        .as_str()
         .unwrap()
+        .strip_prefix("http://127.0.0.1:8080")
+        .expect("issued on the public URL")
+        .to_owned()
 }
 
 /// Issues a link and returns (link id, path `/l/{token}`, passcode).
@@ -42,40 +43,25 @@ pub(crate) async fn link(
     max_uses: Option<u32>,
     passcode: bool,
 ) -> (String, String, Option<String>) {
-    let response = issue(
-        app,
-        case,
-        json!({"recipient": "Dr A Khan", "role": "consultant", "scopes": scopes,
-               "expires_in_seconds": 3600, "max_uses": max_uses, "passcode": passcode}),
-    )
-    .await;
+    let response = app
+        .create_link(
+            case,
+            &json!({"recipient": "Dr A Khan", "role": "consultant", "scopes": scopes,
+                    "expires_in_seconds": 3600, "max_uses": max_uses, "passcode": passcode}),
+        )
+        .await;
     assert_eq!(response.status(), 201);
     let body: Value = response.json().await.unwrap();
-    let url = body["url"].as_str().unwrap();
-    let path = url
-        .strip_prefix("http://127.0.0.1:8080")
-        .expect("issued on the public URL")
-        .to_owned();
     (
         body["id"].as_str().unwrap().to_owned(),
-        path,
+        path_of(&body),
         body["passcode"].as_str().map(str::to_owned),
     )
 }
 
-async fn open(app: &TestApp, path: &str, passcode: Option<&str>) -> reqwest::Response {
-    let form: Vec<(&str, &str)> = passcode.map(|p| vec![("passcode", p)]).unwrap_or_default();
-    app.client
-        .post(format!("{}{path}/open", app.address))
-        .form(&form)
-        .send()
-        .await
-        .unwrap()
-}
-
 /// Opens the link and returns the session cookie (`name=value`).
 pub(crate) async fn session(app: &TestApp, path: &str, passcode: Option<&str>) -> String {
-    let response = open(app, path, passcode).await;
+    let response = app.open_link(path, passcode).await;
     assert_eq!(response.status(), 303);
     assert_eq!(
         response.headers()["location"],
@@ -91,39 +77,18 @@ pub(crate) async fn session(app: &TestApp, path: &str, passcode: Option<&str>) -
     cookie.split(';').next().unwrap().to_owned()
 }
 
-pub(crate) async fn get_with(app: &TestApp, path: &str, cookie: &str) -> reqwest::Response {
-    app.client
-        .get(format!("{}{path}", app.address))
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap()
-}
-
 async fn links_of(app: &TestApp, case: &str) -> Value {
-    app.client
-        .get(format!("{}/api/v1/cases/{case}/links", app.address))
-        .bearer_auth(&app.admin_token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    let response = app.list_links(case).await;
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
 }
 
-#[tokio::test]
-async fn a_valid_link_lands_opens_and_shows_the_case() {
-    let app = TestApp::spawn().await;
+async fn a_valid_link_lands_opens_and_shows_the_case(backend: Backend) {
+    let app = TestApp::spawn_with(backend, &[]).await;
     let (case, doc) = case_with_pdf(&app, fixtures::pdf()).await;
     let (_, path, _) = link(&app, &case, &["view", "download"], None, false).await;
 
-    let landing = app
-        .client
-        .get(format!("{}{path}", app.address))
-        .send()
-        .await
-        .unwrap();
+    let landing = app.link_landing(&path).await;
     assert_eq!(landing.status(), 200);
     let page = landing.text().await.unwrap();
     assert!(
@@ -132,21 +97,12 @@ async fn a_valid_link_lands_opens_and_shows_the_case() {
     );
 
     let cookie = session(&app, &path, None).await;
-    let summary: Value = get_with(&app, &format!("{path}/case"), &cookie)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let summary: Value = app.link_case(&path, &cookie).await.json().await.unwrap();
     assert_eq!(summary["documents"][0]["id"], doc.as_str());
     assert_eq!(summary["patient"]["full_name"], "Amelia Zanzibar-Quint");
     let html = app
-        .client
-        .get(format!("{}{path}/case", app.address))
-        .header("cookie", &cookie)
-        .header("accept", "text/html")
-        .send()
+        .link_case_html(&path, &cookie)
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();
@@ -155,10 +111,10 @@ async fn a_valid_link_lands_opens_and_shows_the_case() {
         "{html}"
     );
 }
+on_both_backends!(a_valid_link_lands_opens_and_shows_the_case);
 
-#[tokio::test]
-async fn forged_or_edited_tokens_are_not_found() {
-    let app = TestApp::spawn().await;
+async fn forged_or_edited_tokens_are_not_found(backend: Backend) {
+    let app = TestApp::spawn_with(backend, &[]).await;
     let (case, _) = case_with_pdf(&app, fixtures::pdf()).await;
     let (_, path, _) = link(&app, &case, &["view"], None, false).await;
     let token = path.trim_start_matches("/l/");
@@ -168,50 +124,45 @@ async fn forged_or_edited_tokens_are_not_found() {
     let edited = format!("/l/{}.{mac}", URL_SAFE_NO_PAD.encode(&raw));
     let forged = format!("/l/{payload}.{}", URL_SAFE_NO_PAD.encode([7u8; 32]));
     for bad in [edited, forged, "/l/not-a-token".to_owned()] {
-        assert_problem(app.get(&bad).await, 404, "not-found").await;
-        assert_problem(open(&app, &bad, None).await, 404, "not-found").await;
+        assert_problem(app.link_landing(&bad).await, 404, "not-found").await;
+        assert_problem(app.open_link(&bad, None).await, 404, "not-found").await;
     }
 }
+on_both_backends!(forged_or_edited_tokens_are_not_found);
 
-#[tokio::test]
-async fn scanner_gets_consume_nothing() {
-    let app = TestApp::spawn().await;
+async fn scanner_gets_consume_nothing(backend: Backend) {
+    let app = TestApp::spawn_with(backend, &[]).await;
     let (case, _) = case_with_pdf(&app, fixtures::pdf()).await;
     let (_, path, _) = link(&app, &case, &["view"], Some(1), false).await;
     for _ in 0..10 {
-        assert_eq!(app.get(&path).await.status(), 200);
+        assert_eq!(app.link_landing(&path).await.status(), 200);
     }
     assert_eq!(links_of(&app, &case).await["links"][0]["uses"], 0);
     session(&app, &path, None).await;
     assert_eq!(links_of(&app, &case).await["links"][0]["uses"], 1);
 }
+on_both_backends!(scanner_gets_consume_nothing);
 
-#[tokio::test]
-async fn a_used_up_link_says_so_and_an_open_session_keeps_working() {
-    let app = TestApp::spawn().await;
+async fn a_used_up_link_says_so_and_an_open_session_keeps_working(backend: Backend) {
+    let app = TestApp::spawn_with(backend, &[]).await;
     let (case, _) = case_with_pdf(&app, fixtures::pdf()).await;
     let (_, path, _) = link(&app, &case, &["view"], Some(1), false).await;
     let cookie = session(&app, &path, None).await;
-    assert_problem(open(&app, &path, None).await, 410, "link-used-up").await;
-    assert_problem(app.get(&path).await, 410, "link-used-up").await;
-    assert_eq!(
-        get_with(&app, &format!("{path}/case"), &cookie)
-            .await
-            .status(),
-        200
-    );
+    assert_problem(app.open_link(&path, None).await, 410, "link-used-up").await;
+    assert_problem(app.link_landing(&path).await, 410, "link-used-up").await;
+    assert_eq!(app.link_case(&path, &cookie).await.status(), 200);
 }
+on_both_backends!(a_used_up_link_says_so_and_an_open_session_keeps_working);
 
-#[tokio::test]
-async fn twenty_concurrent_opens_of_a_three_use_link_grant_exactly_three() {
-    let app = Arc::new(TestApp::spawn().await);
+async fn twenty_concurrent_opens_of_a_three_use_link_grant_exactly_three(backend: Backend) {
+    let app = Arc::new(TestApp::spawn_with(backend, &[]).await);
     let (case, _) = case_with_pdf(&app, fixtures::pdf()).await;
     let (_, path, _) = link(&app, &case, &["view"], Some(3), false).await;
     let tasks: Vec<_> = (0..20)
         .map(|_| {
             let app = Arc::clone(&app);
             let path = path.clone();
-            tokio::spawn(async move { open(&app, &path, None).await.status().as_u16() })
+            tokio::spawn(async move { app.open_link(&path, None).await.status().as_u16() })
         })
         .collect();
     let mut statuses = Vec::new();
@@ -230,41 +181,18 @@ async fn twenty_concurrent_opens_of_a_three_use_link_grant_exactly_three() {
     );
     assert_eq!(links_of(&app, &case).await["links"][0]["uses"], 3);
 }
+on_both_backends!(twenty_concurrent_opens_of_a_three_use_link_grant_exactly_three);
 
-#[tokio::test]
-async fn revoking_a_link_refuses_it_at_once_even_with_a_session_open() {
-    let app = TestApp::spawn().await;
+async fn revoking_a_link_refuses_it_at_once_even_with_a_session_open(backend: Backend) {
+    let app = TestApp::spawn_with(backend, &[]).await;
     let (case, _) = case_with_pdf(&app, fixtures::pdf()).await;
     let (id, path, _) = link(&app, &case, &["view"], None, false).await;
     let cookie = session(&app, &path, None).await;
-    assert_eq!(
-        get_with(&app, &format!("{path}/case"), &cookie)
-            .await
-            .status(),
-        200
-    );
-    let revoked = app
-        .client
-        .delete(format!("{}/api/v1/links/{id}", app.address))
-        .bearer_auth(&app.admin_token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(revoked.status(), 204);
-    assert_problem(
-        get_with(&app, &format!("{path}/case"), &cookie).await,
-        410,
-        "link-revoked",
-    )
-    .await;
-    assert_problem(app.get(&path).await, 410, "link-revoked").await;
-    let page = app
-        .client
-        .get(format!("{}{path}", app.address))
-        .header("accept", "text/html")
-        .send()
-        .await
-        .unwrap();
+    assert_eq!(app.link_case(&path, &cookie).await.status(), 200);
+    assert_eq!(app.revoke_link(&id).await.status(), 204);
+    assert_problem(app.link_case(&path, &cookie).await, 410, "link-revoked").await;
+    assert_problem(app.link_landing(&path).await, 410, "link-revoked").await;
+    let page = app.link_landing_html(&path).await;
     assert_eq!(page.status(), 410);
     let text = page.text().await.unwrap();
     assert!(
@@ -272,30 +200,26 @@ async fn revoking_a_link_refuses_it_at_once_even_with_a_session_open() {
         "{text}"
     );
 }
+on_both_backends!(revoking_a_link_refuses_it_at_once_even_with_a_session_open);
 
-#[tokio::test]
-async fn an_expired_link_is_refused_as_expired() {
-    let app = TestApp::spawn().await;
+async fn an_expired_link_is_refused_as_expired(backend: Backend) {
+    let app = TestApp::spawn_with(backend, &[]).await;
     let (case, _) = case_with_pdf(&app, fixtures::pdf()).await;
     let (id, path, _) = link(&app, &case, &["view"], None, false).await;
-    let pool = sqlx::SqlitePool::connect(&format!(
-        "sqlite://{}/consilium.db",
-        app.data_dir.path().display()
-    ))
-    .await
-    .unwrap();
-    sqlx::query("UPDATE links SET expires_at = '2020-01-01T00:00:00.000000Z' WHERE id = $1")
-        .bind(&id)
-        .execute(&pool)
-        .await
-        .unwrap();
-    assert_problem(app.get(&path).await, 410, "link-expired").await;
-    assert_problem(open(&app, &path, None).await, 410, "link-expired").await;
+    let updated = app
+        .execute_sql(
+            "UPDATE links SET expires_at = '2020-01-01T00:00:00.000000Z' WHERE id = $1",
+            &[&id],
+        )
+        .await;
+    assert_eq!(updated, 1);
+    assert_problem(app.link_landing(&path).await, 410, "link-expired").await;
+    assert_problem(app.open_link(&path, None).await, 410, "link-expired").await;
 }
+on_both_backends!(an_expired_link_is_refused_as_expired);
 
-#[tokio::test]
-async fn lifetimes_over_the_maximum_and_empty_scopes_are_invalid() {
-    let app = TestApp::spawn().await;
+async fn lifetimes_over_the_maximum_and_empty_scopes_are_invalid(backend: Backend) {
+    let app = TestApp::spawn_with(backend, &[]).await;
     let (case, _) = case_with_pdf(&app, fixtures::pdf()).await;
     for (body, field) in [
         (
@@ -311,22 +235,21 @@ async fn lifetimes_over_the_maximum_and_empty_scopes_are_invalid() {
             "recipient",
         ),
     ] {
-        let problem = assert_problem(issue(&app, &case, body).await, 422, "invalid-field").await;
+        let problem =
+            assert_problem(app.create_link(&case, &body).await, 422, "invalid-field").await;
         assert_eq!(problem["field"], field);
     }
-    let no_token = app
-        .client
-        .post(format!("{}/api/v1/cases/{case}/links", app.address))
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
-    assert_problem(no_token, 401, "unauthorized").await;
+    assert_problem(
+        app.create_link_anonymously(&case, &json!({})).await,
+        401,
+        "unauthorized",
+    )
+    .await;
 }
+on_both_backends!(lifetimes_over_the_maximum_and_empty_scopes_are_invalid);
 
-#[tokio::test]
-async fn passcodes_open_wrong_ones_are_counted_and_five_lock_the_link() {
-    let app = TestApp::spawn().await;
+async fn passcodes_open_wrong_ones_are_counted_and_five_lock_the_link(backend: Backend) {
+    let app = TestApp::spawn_with(backend, &[]).await;
     let (case, _) = case_with_pdf(&app, fixtures::pdf()).await;
     let (_, path, passcode) = link(&app, &case, &["view"], None, true).await;
     let passcode = passcode.expect("a generated passcode is shown once");
@@ -344,7 +267,7 @@ async fn passcodes_open_wrong_ones_are_counted_and_five_lock_the_link() {
     // Wrong ones: four are refused, the fifth locks.
     for _ in 0..4 {
         let problem = assert_problem(
-            open(&app, &path, Some("00000000")).await,
+            app.open_link(&path, Some("00000000")).await,
             422,
             "invalid-field",
         )
@@ -352,7 +275,7 @@ async fn passcodes_open_wrong_ones_are_counted_and_five_lock_the_link() {
         assert_eq!(problem["field"], "passcode");
     }
     let locked = assert_problem(
-        open(&app, &path, Some("11111111")).await,
+        app.open_link(&path, Some("11111111")).await,
         410,
         "link-revoked",
     )
@@ -363,7 +286,7 @@ async fn passcodes_open_wrong_ones_are_counted_and_five_lock_the_link() {
     );
     // Even the right passcode is refused now, and the administrator sees the lock.
     assert_problem(
-        open(&app, &path, Some(&passcode)).await,
+        app.open_link(&path, Some(&passcode)).await,
         410,
         "link-revoked",
     )
@@ -372,16 +295,16 @@ async fn passcodes_open_wrong_ones_are_counted_and_five_lock_the_link() {
     assert_eq!(view["links"][0]["failed_passcode_attempts"], 5);
     assert!(view["links"][0]["locked_at"].is_string());
 }
+on_both_backends!(passcodes_open_wrong_ones_are_counted_and_five_lock_the_link);
 
-#[tokio::test]
-async fn scopes_are_enforced_and_other_cases_documents_are_not_found() {
-    let app = TestApp::spawn().await;
+async fn scopes_are_enforced_and_other_cases_documents_are_not_found(backend: Backend) {
+    let app = TestApp::spawn_with(backend, &[]).await;
     let (case, doc) = case_with_pdf(&app, fixtures::pdf()).await;
     let (_, other_doc) = case_with_pdf(&app, fixtures::pdf()).await;
     let (_, view_only, _) = link(&app, &case, &["view"], None, false).await;
     let cookie = session(&app, &view_only, None).await;
     assert_problem(
-        get_with(&app, &format!("{view_only}/documents/{doc}"), &cookie).await,
+        app.link_download(&view_only, &doc, &cookie).await,
         403,
         "forbidden",
     )
@@ -390,12 +313,7 @@ async fn scopes_are_enforced_and_other_cases_documents_are_not_found() {
     let (_, downloader, _) = link(&app, &case, &["view", "download"], None, false).await;
     let cookie = session(&app, &downloader, None).await;
     assert_problem(
-        get_with(
-            &app,
-            &format!("{downloader}/documents/{other_doc}"),
-            &cookie,
-        )
-        .await,
+        app.link_download(&downloader, &other_doc, &cookie).await,
         404,
         "not-found",
     )
@@ -409,21 +327,21 @@ async fn scopes_are_enforced_and_other_cases_documents_are_not_found() {
     .await;
     // A session of one link does not open another.
     assert_problem(
-        get_with(&app, &format!("{view_only}/case"), &cookie).await,
+        app.link_case(&view_only, &cookie).await,
         401,
         "unauthorized",
     )
     .await;
 }
+on_both_backends!(scopes_are_enforced_and_other_cases_documents_are_not_found);
 
-#[tokio::test]
-async fn an_8_mib_download_through_a_link_is_byte_identical() {
-    let app = TestApp::spawn().await;
+async fn an_8_mib_download_through_a_link_is_byte_identical(backend: Backend) {
+    let app = TestApp::spawn_with(backend, &[]).await;
     let original = fixtures::pdf_of_size(8 * 1024 * 1024);
     let (case, doc) = case_with_pdf(&app, original.clone()).await;
     let (_, path, _) = link(&app, &case, &["view", "download"], None, false).await;
     let cookie = session(&app, &path, None).await;
-    let response = get_with(&app, &format!("{path}/documents/{doc}"), &cookie).await;
+    let response = app.link_download(&path, &doc, &cookie).await;
     assert_eq!(response.status(), 200);
     assert_eq!(
         response.headers()["content-disposition"],
@@ -432,28 +350,21 @@ async fn an_8_mib_download_through_a_link_is_byte_identical() {
     let body = response.bytes().await.unwrap();
     assert!(body.as_ref() == original.as_slice());
 }
+on_both_backends!(an_8_mib_download_through_a_link_is_byte_identical);
 
-#[tokio::test]
-async fn an_html_upload_through_a_link_is_served_only_as_an_attachment() {
-    let app = TestApp::spawn().await;
+async fn an_html_upload_through_a_link_is_served_only_as_an_attachment(backend: Backend) {
+    let app = TestApp::spawn_with(backend, &[]).await;
     let (case, _) = case_with_pdf(&app, fixtures::pdf()).await;
     let (_, path, _) = link(&app, &case, &["view", "download", "upload"], None, false).await;
     let cookie = session(&app, &path, None).await;
     let html = b"<!DOCTYPE html><html><body><script>alert(document.cookie)</script></body></html>"
         .to_vec();
     let form = reqwest::multipart::Form::new().part("report", file("clinic.html", html.clone()));
-    let uploaded = app
-        .client
-        .post(format!("{}{path}/documents", app.address))
-        .header("cookie", &cookie)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+    let uploaded = app.link_upload(&path, &cookie, form).await;
     assert_eq!(uploaded.status(), 201);
     let stored: Value = uploaded.json().await.unwrap();
     let id = stored["documents"][0]["id"].as_str().unwrap();
-    let response = get_with(&app, &format!("{path}/documents/{id}"), &cookie).await;
+    let response = app.link_download(&path, id, &cookie).await;
     assert_eq!(
         response.headers()["content-type"],
         "application/octet-stream"
@@ -467,78 +378,40 @@ async fn an_html_upload_through_a_link_is_served_only_as_an_attachment() {
     assert_eq!(response.headers()["x-content-type-options"], "nosniff");
     assert!(response.bytes().await.unwrap().as_ref() == html.as_slice());
 }
+on_both_backends!(an_html_upload_through_a_link_is_served_only_as_an_attachment);
 
-#[tokio::test]
-async fn uploads_through_a_link_follow_the_intake_rules() {
-    let app = TestApp::spawn().await;
+async fn uploads_through_a_link_follow_the_intake_rules(backend: Backend) {
+    let app = TestApp::spawn_with(backend, &[]).await;
     let (case, _) = case_with_pdf(&app, fixtures::pdf()).await;
     let (_, path, _) = link(&app, &case, &["upload"], None, false).await;
     let cookie = session(&app, &path, None).await;
     let form = reqwest::multipart::Form::new().part("report", file("fake.pdf", fixtures::exe()));
-    let refused = app
-        .client
-        .post(format!("{}{path}/documents", app.address))
-        .header("cookie", &cookie)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+    let refused = app.link_upload(&path, &cookie, form).await;
     assert_problem(refused, 415, "content-mismatch").await;
     assert_eq!(app.row_counts().await, (1, 1), "nothing added");
     assert_eq!(app.stored_keys().await.len(), 1, "no blob left behind");
 }
+on_both_backends!(uploads_through_a_link_follow_the_intake_rules);
 
-#[tokio::test]
-async fn the_audit_trail_lists_every_link_event_in_order_and_verify_names_a_tampered_row() {
-    let app = TestApp::spawn().await;
+async fn the_audit_trail_lists_every_link_event_in_order_and_verify_names_a_tampered_row(
+    backend: Backend,
+) {
+    let app = TestApp::spawn_with(backend, &[]).await;
     let (case, doc) = case_with_pdf(&app, fixtures::pdf()).await;
     let (id, path, passcode) =
         link(&app, &case, &["view", "download", "opinion"], Some(2), true).await;
     let passcode = passcode.unwrap();
-    assert_eq!(open(&app, &path, Some("99999999")).await.status(), 422);
+    assert_eq!(app.open_link(&path, Some("99999999")).await.status(), 422);
     let cookie = session(&app, &path, Some(&passcode)).await;
-    assert_eq!(
-        get_with(&app, &format!("{path}/documents/{doc}"), &cookie)
-            .await
-            .status(),
-        200
-    );
+    assert_eq!(app.link_download(&path, &doc, &cookie).await.status(), 200);
     let opinion =
         reqwest::multipart::Form::new().part("opinion", file("opinion.pdf", fixtures::pdf()));
-    let sent = app
-        .client
-        .post(format!("{}{path}/opinion", app.address))
-        .header("cookie", &cookie)
-        .multipart(opinion)
-        .send()
-        .await
-        .unwrap();
+    let sent = app.link_opinion(&path, &cookie, opinion).await;
     assert_eq!(sent.status(), 201);
-    let revoked = app
-        .client
-        .delete(format!("{}/api/v1/links/{id}", app.address))
-        .bearer_auth(&app.admin_token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(revoked.status(), 204);
-    assert_eq!(
-        get_with(&app, &format!("{path}/case"), &cookie)
-            .await
-            .status(),
-        410
-    );
+    assert_eq!(app.revoke_link(&id).await.status(), 204);
+    assert_eq!(app.link_case(&path, &cookie).await.status(), 410);
 
-    let trail: Value = app
-        .client
-        .get(format!("{}/api/v1/cases/{case}/audit", app.address))
-        .bearer_auth(&app.admin_token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let trail: Value = app.case_audit(&case).await.json().await.unwrap();
     let events: Vec<(String, String)> = trail["events"]
         .as_array()
         .unwrap()
@@ -574,24 +447,19 @@ async fn the_audit_trail_lists_every_link_event_in_order_and_verify_names_a_tamp
     );
 
     // Tamper with one row: the CLI names it.
-    let pool = sqlx::SqlitePool::connect(&format!(
-        "sqlite://{}/consilium.db",
-        app.data_dir.path().display()
-    ))
-    .await
-    .unwrap();
-    let seq: i64 = sqlx::query_scalar("SELECT seq FROM audit_events WHERE action = 'link.opened'")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    sqlx::query("UPDATE audit_events SET client = '10.9.9.9' WHERE seq = $1")
-        .bind(seq)
-        .execute(&pool)
-        .await
-        .unwrap();
+    let seq = trail["events"][4]["seq"].as_i64().unwrap();
+    let tampered = app
+        .execute_sql(
+            "UPDATE audit_events SET client = '10.9.9.9' WHERE seq = CAST($1 AS BIGINT) \
+             AND action = 'link.opened'",
+            &[&seq.to_string()],
+        )
+        .await;
+    assert_eq!(tampered, 1);
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_consilium"))
         .args(["audit", "verify"])
         .env("CONSILIUM__DATA_DIR", app.data_dir.path())
+        .env("CONSILIUM__DATABASE__URL", &app.database_url)
         .env("CONSILIUM__LOG__FILTER", "warn")
         .current_dir(app.data_dir.path())
         .output()
@@ -599,11 +467,11 @@ async fn the_audit_trail_lists_every_link_event_in_order_and_verify_names_a_tamp
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("seq={seq}")));
 }
+on_both_backends!(the_audit_trail_lists_every_link_event_in_order_and_verify_names_a_tampered_row);
 
-#[tokio::test]
-async fn link_routes_are_rate_limited_per_link_and_tokens_stay_out_of_metrics() {
+async fn link_routes_are_rate_limited_per_link_and_tokens_stay_out_of_metrics(backend: Backend) {
     let app = TestApp::spawn_with(
-        crate::helpers::Backend::FsSqlite,
+        backend,
         &[
             ("CONSILIUM__LINKS__PER_LINK_BURST", "3"),
             ("CONSILIUM__LINKS__PER_LINK_PER_MINUTE", "1"),
@@ -613,14 +481,14 @@ async fn link_routes_are_rate_limited_per_link_and_tokens_stay_out_of_metrics() 
     let (case, _) = case_with_pdf(&app, fixtures::pdf()).await;
     let (_, path, _) = link(&app, &case, &["view"], None, false).await;
     for _ in 0..3 {
-        assert_eq!(app.get(&path).await.status(), 200);
+        assert_eq!(app.link_landing(&path).await.status(), 200);
     }
-    let limited = app.get(&path).await;
+    let limited = app.link_landing(&path).await;
     assert!(limited.headers().contains_key("retry-after"));
     assert_problem(limited, 429, "rate-limited").await;
     // Another link is not held back by this one.
     let (_, other, _) = link(&app, &case, &["view"], None, false).await;
-    assert_eq!(app.get(&other).await.status(), 200);
+    assert_eq!(app.link_landing(&other).await.status(), 200);
 
     let metrics = app.metrics().await;
     let token = path.trim_start_matches("/l/");
@@ -630,19 +498,13 @@ async fn link_routes_are_rate_limited_per_link_and_tokens_stay_out_of_metrics() 
     );
     assert!(metrics.contains("route=\"/l/{token}\""), "{metrics}");
 }
+on_both_backends!(link_routes_are_rate_limited_per_link_and_tokens_stay_out_of_metrics);
 
 /// The case's audit trail through the API: (action, actor, outcome) of each event.
 async fn audit_of(app: &TestApp, case: &str) -> Vec<(String, String, String)> {
-    let trail: Value = app
-        .client
-        .get(format!("{}/api/v1/cases/{case}/audit", app.address))
-        .bearer_auth(&app.admin_token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let response = app.case_audit(case).await;
+    assert_eq!(response.status(), 200);
+    let trail: Value = response.json().await.unwrap();
     trail["events"]
         .as_array()
         .unwrap()
@@ -662,10 +524,10 @@ const NO_LIMITS: &[(&str, &str)] = &[
     ("CONSILIUM__LINKS__PER_LINK_PER_MINUTE", "100000"),
 ];
 
-#[tokio::test]
-async fn parallel_wrong_passcodes_never_pass_the_limit_and_the_lock_answers_right_and_wrong_alike()
-{
-    let app = TestApp::spawn_with(crate::helpers::Backend::FsSqlite, NO_LIMITS).await;
+async fn parallel_wrong_passcodes_never_pass_the_limit_and_the_lock_answers_right_and_wrong_alike(
+    backend: Backend,
+) {
+    let app = TestApp::spawn_with(backend, NO_LIMITS).await;
     let (case, _) = case_with_pdf(&app, fixtures::pdf()).await;
     let (_, path, passcode) = link(&app, &case, &["view"], None, true).await;
     let passcode = passcode.unwrap();
@@ -675,7 +537,7 @@ async fn parallel_wrong_passcodes_never_pass_the_limit_and_the_lock_answers_righ
             let app = Arc::clone(&app);
             let path = path.clone();
             let guess = format!("{:08}", 10_000_000 + i);
-            tokio::spawn(async move { open(&app, &path, Some(&guess)).await.status().as_u16() })
+            tokio::spawn(async move { app.open_link(&path, Some(&guess)).await.status().as_u16() })
         })
         .collect();
     let mut statuses = Vec::new();
@@ -698,8 +560,8 @@ async fn parallel_wrong_passcodes_never_pass_the_limit_and_the_lock_answers_righ
     assert!(view["links"][0]["locked_at"].is_string());
 
     // After the lock, the right passcode is answered exactly as a wrong one.
-    let right = open(&app, &path, Some(&passcode)).await;
-    let wrong = open(&app, &path, Some("12345678")).await;
+    let right = app.open_link(&path, Some(&passcode)).await;
+    let wrong = app.open_link(&path, Some("12345678")).await;
     assert_eq!(right.status(), wrong.status());
     assert_eq!(right.status(), 410);
     let (right, wrong): (Value, Value) = (right.json().await.unwrap(), wrong.json().await.unwrap());
@@ -710,15 +572,17 @@ async fn parallel_wrong_passcodes_never_pass_the_limit_and_the_lock_answers_righ
         5
     );
 }
+on_both_backends!(
+    parallel_wrong_passcodes_never_pass_the_limit_and_the_lock_answers_right_and_wrong_alike
+);
 
-#[tokio::test]
-async fn a_right_passcode_gives_its_attempt_back() {
-    let app = TestApp::spawn().await;
+async fn a_right_passcode_gives_its_attempt_back(backend: Backend) {
+    let app = TestApp::spawn_with(backend, &[]).await;
     let (case, _) = case_with_pdf(&app, fixtures::pdf()).await;
     let (_, path, passcode) = link(&app, &case, &["view"], None, true).await;
     let passcode = passcode.unwrap();
     for _ in 0..4 {
-        assert_eq!(open(&app, &path, Some("00000000")).await.status(), 422);
+        assert_eq!(app.open_link(&path, Some("00000000")).await.status(), 422);
     }
     // The last attempt allowed, and right: it opens, and does not count (nor lock).
     session(&app, &path, Some(&passcode)).await;
@@ -728,23 +592,23 @@ async fn a_right_passcode_gives_its_attempt_back() {
     assert_eq!(view["links"][0]["uses"], 1);
     // The fifth wrong one locks.
     assert_problem(
-        open(&app, &path, Some("00000000")).await,
+        app.open_link(&path, Some("00000000")).await,
         410,
         "link-revoked",
     )
     .await;
 }
+on_both_backends!(a_right_passcode_gives_its_attempt_back);
 
-#[tokio::test]
-async fn without_a_session_link_requests_are_held_tightly_and_a_session_is_not() {
+async fn without_a_session_link_requests_are_held_tightly_and_a_session_is_not(backend: Backend) {
     // The shipped defaults: no overrides.
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with(backend, &[]).await;
     let (case, _) = case_with_pdf(&app, fixtures::pdf()).await;
     let (_, path, _) = link(&app, &case, &["view"], None, false).await;
     let cookie = session(&app, &path, None).await;
     let mut opened = 1;
     let limited = loop {
-        let response = open(&app, &path, None).await;
+        let response = app.open_link(&path, None).await;
         if response.status() != 303 {
             break response;
         }
@@ -755,42 +619,28 @@ async fn without_a_session_link_requests_are_held_tightly_and_a_session_is_not()
     assert_problem(limited, 429, "rate-limited").await;
     assert_eq!(opened, 20, "links.per_link_burst");
     // Landing pages and session-less reads of this link are held too...
-    assert_problem(app.get(&path).await, 429, "rate-limited").await;
+    assert_problem(app.link_landing(&path).await, 429, "rate-limited").await;
     assert_problem(app.get(&format!("{path}/case")).await, 429, "rate-limited").await;
     // ...but the open session spends its own budget.
     for _ in 0..50 {
-        assert_eq!(
-            get_with(&app, &format!("{path}/case"), &cookie)
-                .await
-                .status(),
-            200
-        );
+        assert_eq!(app.link_case(&path, &cookie).await.status(), 200);
     }
 }
+on_both_backends!(without_a_session_link_requests_are_held_tightly_and_a_session_is_not);
 
-#[tokio::test]
-async fn an_opinion_only_link_sees_its_page_without_documents_and_nothing_is_denied() {
-    let app = TestApp::spawn().await;
+async fn an_opinion_only_link_sees_its_page_without_documents_and_nothing_is_denied(
+    backend: Backend,
+) {
+    let app = TestApp::spawn_with(backend, &[]).await;
     let (case, doc) = case_with_pdf(&app, fixtures::pdf()).await;
     let (id, path, _) = link(&app, &case, &["opinion"], None, false).await;
     let cookie = session(&app, &path, None).await;
-    let summary: Value = get_with(&app, &format!("{path}/case"), &cookie)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let summary: Value = app.link_case(&path, &cookie).await.json().await.unwrap();
     assert_eq!(summary["documents"], json!([]));
     assert_eq!(summary["studies"], json!([]));
     assert_eq!(summary["scopes"], json!(["opinion"]));
     assert_eq!(summary["patient"]["full_name"], "Amelia Zanzibar-Quint");
-    let page = app
-        .client
-        .get(format!("{}{path}/case", app.address))
-        .header("cookie", &cookie)
-        .header("accept", "text/html")
-        .send()
-        .await
-        .unwrap();
+    let page = app.link_case_html(&path, &cookie).await;
     assert_eq!(page.status(), 200);
     let page = page.text().await.unwrap();
     assert!(page.contains("Upload your written opinion"), "{page}");
@@ -814,12 +664,7 @@ async fn an_opinion_only_link_sees_its_page_without_documents_and_nothing_is_den
         assert_eq!(outcome, "success");
     }
     // A scope it lacks is still refused, and that is audited.
-    assert_eq!(
-        get_with(&app, &format!("{path}/documents/{doc}"), &cookie)
-            .await
-            .status(),
-        403
-    );
+    assert_eq!(app.link_download(&path, &doc, &cookie).await.status(), 403);
     assert!(
         audit_of(&app, &case)
             .await
@@ -827,19 +672,14 @@ async fn an_opinion_only_link_sees_its_page_without_documents_and_nothing_is_den
             .any(|(action, _, outcome)| action == "link.denied" && outcome == "forbidden")
     );
 }
+on_both_backends!(an_opinion_only_link_sees_its_page_without_documents_and_nothing_is_denied);
 
-#[tokio::test]
-async fn the_case_page_and_the_link_list_are_audited_with_their_actors() {
-    let app = TestApp::spawn().await;
+async fn the_case_page_and_the_link_list_are_audited_with_their_actors(backend: Backend) {
+    let app = TestApp::spawn_with(backend, &[]).await;
     let (case, _) = case_with_pdf(&app, fixtures::pdf()).await;
     let (id, path, _) = link(&app, &case, &["view", "download"], None, false).await;
     let cookie = session(&app, &path, None).await;
-    assert_eq!(
-        get_with(&app, &format!("{path}/case"), &cookie)
-            .await
-            .status(),
-        200
-    );
+    assert_eq!(app.link_case(&path, &cookie).await.status(), 200);
     let listed = links_of(&app, &case).await;
     assert_eq!(listed["links"].as_array().unwrap().len(), 1);
     let trail = audit_of(&app, &case).await;
@@ -855,28 +695,23 @@ async fn the_case_page_and_the_link_list_are_audited_with_their_actors() {
         ]
     );
 }
+on_both_backends!(the_case_page_and_the_link_list_are_audited_with_their_actors);
 
-#[tokio::test]
-async fn a_link_post_from_any_origin_but_the_public_url_is_forbidden() {
-    let app = TestApp::spawn().await;
+async fn a_link_post_from_any_origin_but_the_public_url_is_forbidden(backend: Backend) {
+    let app = TestApp::spawn_with(backend, &[]).await;
     let (case, _) = case_with_pdf(&app, fixtures::pdf()).await;
     let (_, path, _) = link(&app, &case, &["view"], None, false).await;
-    let post = |origin: String, forwarded_host: Option<&'static str>| {
-        let mut request = app
-            .client
-            .post(format!("{}{path}/open", app.address))
-            .header("origin", origin)
-            .form(&[("passcode", "")]);
-        if let Some(host) = forwarded_host {
-            request = request.header("x-forwarded-host", host);
-        }
-        async move { request.send().await.unwrap() }
-    };
     // The address the request was sent to (its `Host`), and a host a proxy header names, are not
     // the service's origin.
-    assert_problem(post(app.address.clone(), None).await, 403, "forbidden").await;
     assert_problem(
-        post("https://evil.example".into(), Some("evil.example")).await,
+        app.open_link_from(&path, &app.address, None).await,
+        403,
+        "forbidden",
+    )
+    .await;
+    assert_problem(
+        app.open_link_from(&path, "https://evil.example", Some("evil.example"))
+            .await,
         403,
         "forbidden",
     )
@@ -884,6 +719,7 @@ async fn a_link_post_from_any_origin_but_the_public_url_is_forbidden() {
     assert_eq!(links_of(&app, &case).await["links"][0]["uses"], 0);
     // The public URL's origin (any path or default port aside) is.
     let public = app.services.settings.server.public_url.clone();
-    assert_eq!(post(public, None).await.status(), 303);
+    assert_eq!(app.open_link_from(&path, &public, None).await.status(), 303);
     assert_eq!(links_of(&app, &case).await["links"][0]["uses"], 1);
 }
+on_both_backends!(a_link_post_from_any_origin_but_the_public_url_is_forbidden);

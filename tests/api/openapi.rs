@@ -5,7 +5,6 @@ use serde_json::{Value, json};
 
 use crate::fixtures;
 use crate::helpers::{TestApp, file, patient_form};
-use crate::links::issue;
 
 async fn document(app: &TestApp) -> Value {
     app.get("/api/openapi.json").await.json().await.unwrap()
@@ -105,23 +104,14 @@ async fn the_link_list_is_documented_as_served() {
         .as_str()
         .unwrap()
         .to_owned();
-    let issued = issue(
-        &app,
-        &case,
-        json!({"recipient": "Dr A", "role": "consultant", "scopes": ["view"], "expires_in_seconds": 3600}),
-    )
-    .await;
+    let issued = app
+        .create_link(
+            &case,
+            &json!({"recipient": "Dr A", "role": "consultant", "scopes": ["view"], "expires_in_seconds": 3600}),
+        )
+        .await;
     assert_eq!(issued.status(), 201);
-    let served: Value = app
-        .client
-        .get(format!("{}/api/v1/cases/{case}/links", app.address))
-        .bearer_auth(&app.admin_token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let served: Value = app.list_links(&case).await.json().await.unwrap();
     assert_eq!(served["links"].as_array().unwrap().len(), 1);
 
     let doc = document(&app).await;

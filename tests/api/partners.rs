@@ -14,7 +14,7 @@ use consilium::services::partners;
 use serde_json::{Value, json};
 
 use crate::fixtures;
-use crate::helpers::{Backend, TestApp, assert_problem};
+use crate::helpers::{Backend, PartnerDocument, TestApp, assert_problem, on_both_backends};
 
 // ---- the API, in process --------------------------------------------------------------------
 
@@ -38,49 +38,22 @@ fn new_case(external: &str) -> Value {
     })
 }
 
-async fn create(
-    app: &TestApp,
-    key: &str,
-    idempotency: Option<&str>,
-    body: &Value,
-) -> reqwest::Response {
-    let mut request = app
-        .client
-        .post(format!("{}/api/v1/cases", app.address))
-        .bearer_auth(key)
-        .json(body);
-    if let Some(idempotency) = idempotency {
-        request = request.header("Idempotency-Key", idempotency);
-    }
-    request.send().await.unwrap()
+/// The case's audit trail, as the administrator reads it.
+async fn audit_trail(app: &TestApp, case: &str) -> Value {
+    let response = app.case_audit(case).await;
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn put(
-    app: &TestApp,
-    key: &str,
-    case: &str,
-    id: &str,
-    name: &str,
-    category: &str,
-    bytes: Vec<u8>,
-    sha256: Option<&str>,
-) -> reqwest::Response {
-    let mut request = app
-        .client
-        .put(format!(
-            "{}/api/v1/cases/{case}/documents/{id}",
-            app.address
-        ))
-        .bearer_auth(key)
-        .header("Content-Type", "application/octet-stream")
-        .header("X-Filename", name)
-        .header("X-Category", category)
-        .body(bytes);
-    if let Some(sha) = sha256 {
-        request = request.header("X-Content-SHA256", sha);
-    }
-    request.send().await.unwrap()
+/// Moves a case's status in the database (no API moves a partner's case yet).
+async fn set_status(app: &TestApp, case: &str, status: &str) {
+    let updated = app
+        .execute_sql(
+            "UPDATE cases SET status = $1 WHERE id = $2",
+            &[status, case],
+        )
+        .await;
+    assert_eq!(updated, 1);
 }
 
 fn sha256(bytes: &[u8]) -> String {
@@ -88,7 +61,9 @@ fn sha256(bytes: &[u8]) -> String {
 }
 
 async fn created_case(app: &TestApp, key: &str) -> String {
-    let response = create(app, key, Some("k-1"), &new_case("EMB-1")).await;
+    let response = app
+        .partner_create_case(key, Some("k-1"), &new_case("EMB-1"))
+        .await;
     assert_eq!(response.status(), 201);
     let body: Value = response.json().await.unwrap();
     body["case_id"].as_str().unwrap().to_owned()
@@ -97,7 +72,9 @@ async fn created_case(app: &TestApp, key: &str) -> String {
 async fn a_retried_create_returns_the_same_case_and_a_changed_body_is_refused(backend: Backend) {
     let app = TestApp::spawn_with(backend, &[]).await;
     let key = key(&app, "emb-a", "embassy-a").await;
-    let first = create(&app, &key, Some("case-0417"), &new_case("EMB-0417")).await;
+    let first = app
+        .partner_create_case(&key, Some("case-0417"), &new_case("EMB-0417"))
+        .await;
     assert_eq!(first.status(), 201);
     let location = first.headers()["location"].to_str().unwrap().to_owned();
     let first: Value = first.json().await.unwrap();
@@ -109,7 +86,9 @@ async fn a_retried_create_returns_the_same_case_and_a_changed_body_is_refused(ba
     // The same key and body (spaced differently): the same case, the same body.
     let mut respaced = new_case("EMB-0417");
     respaced["full_name"] = json!("  Amelia Zanzibar-Quint ");
-    let again = create(&app, &key, Some("case-0417"), &respaced).await;
+    let again = app
+        .partner_create_case(&key, Some("case-0417"), &respaced)
+        .await;
     assert_eq!(again.status(), 200);
     assert_eq!(again.json::<Value>().await.unwrap(), first);
 
@@ -117,7 +96,8 @@ async fn a_retried_create_returns_the_same_case_and_a_changed_body_is_refused(ba
     let mut changed = new_case("EMB-0417");
     changed["condition"] = json!("Something else entirely.");
     assert_problem(
-        create(&app, &key, Some("case-0417"), &changed).await,
+        app.partner_create_case(&key, Some("case-0417"), &changed)
+            .await,
         422,
         "idempotency-conflict",
     )
@@ -127,7 +107,7 @@ async fn a_retried_create_returns_the_same_case_and_a_changed_body_is_refused(ba
     // Another organisation using the same key text gets its own case.
     let other = self::key(&app, "ins-b", "insurer-b").await;
     assert_eq!(
-        create(&app, &other, Some("case-0417"), &new_case("X"))
+        app.partner_create_case(&other, Some("case-0417"), &new_case("X"))
             .await
             .status(),
         201
@@ -135,38 +115,21 @@ async fn a_retried_create_returns_the_same_case_and_a_changed_body_is_refused(ba
     assert_eq!(app.row_counts().await.0, 2);
 
     // The audit trail names the partner key.
-    let trail: Value = app
-        .client
-        .get(format!("{}{location}/audit", app.address))
-        .bearer_auth(&app.admin_token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let trail = audit_trail(&app, first["case_id"].as_str().unwrap()).await;
     assert_eq!(trail["events"][0]["actor"], "partner:emb-a");
     assert_eq!(trail["events"][0]["action"], "request.submitted");
 }
 
-#[tokio::test]
-async fn a_retried_create_with_the_same_idempotency_key_returns_the_same_case() {
-    a_retried_create_returns_the_same_case_and_a_changed_body_is_refused(Backend::FsSqlite).await;
-}
+on_both_backends!(a_retried_create_returns_the_same_case_and_a_changed_body_is_refused);
 
-#[tokio::test]
-async fn a_retried_create_returns_the_same_case_on_s3_and_postgres() {
-    a_retried_create_returns_the_same_case_and_a_changed_body_is_refused(Backend::S3Postgres).await;
-}
-
-#[tokio::test]
-async fn concurrent_creates_with_one_idempotency_key_make_one_case() {
-    let app = TestApp::spawn().await;
+async fn concurrent_creates_with_one_idempotency_key_make_one_case(backend: Backend) {
+    let app = TestApp::spawn_with(backend, &[]).await;
     let key = key(&app, "emb-a", "embassy-a").await;
     let body = new_case("EMB-7");
-    let answers =
-        futures_util::future::join_all((0..8).map(|_| create(&app, &key, Some("same-key"), &body)))
-            .await;
+    let answers = futures_util::future::join_all(
+        (0..8).map(|_| app.partner_create_case(&key, Some("same-key"), &body)),
+    )
+    .await;
     let mut ids = HashSet::new();
     for answer in answers {
         let status = answer.status().as_u16();
@@ -181,53 +144,45 @@ async fn concurrent_creates_with_one_idempotency_key_make_one_case() {
     assert_eq!(ids.len(), 1);
     assert_eq!(app.row_counts().await.0, 1);
 }
+on_both_backends!(concurrent_creates_with_one_idempotency_key_make_one_case);
 
 async fn documents_are_idempotent_by_client_id_and_bytes(backend: Backend) {
     let app = TestApp::spawn_with(backend, &[]).await;
     let key = key(&app, "emb-a", "embassy-a").await;
     let case = created_case(&app, &key).await;
     let pdf = fixtures::pdf();
-    let first = put(
-        &app,
-        &key,
-        &case,
-        "referral",
-        "referral letter.pdf",
-        "report",
-        pdf.clone(),
-        Some(&sha256(&pdf)),
-    )
-    .await;
+    let first = app
+        .partner_put_document(
+            &key,
+            &case,
+            "referral",
+            PartnerDocument::new("referral letter.pdf", "report", pdf.clone())
+                .sha256(&sha256(&pdf)),
+        )
+        .await;
     assert_eq!(first.status(), 201);
     let first: Value = first.json().await.unwrap();
     assert_eq!(first["sha256"], sha256(&pdf));
     assert_eq!(first["client_document_id"], "referral");
     assert_eq!(first["filename"], "referral letter.pdf");
 
-    let again = put(
-        &app,
-        &key,
-        &case,
-        "referral",
-        "referral letter.pdf",
-        "report",
-        pdf.clone(),
-        None,
-    )
-    .await;
+    let again = app
+        .partner_put_document(
+            &key,
+            &case,
+            "referral",
+            PartnerDocument::new("referral letter.pdf", "report", pdf.clone()),
+        )
+        .await;
     assert_eq!(again.status(), 200);
     assert_eq!(again.json::<Value>().await.unwrap(), first);
 
     let body = assert_problem(
-        put(
-            &app,
+        app.partner_put_document(
             &key,
             &case,
             "referral",
-            "referral letter.pdf",
-            "report",
-            fixtures::pdf_of_size(900),
-            None,
+            PartnerDocument::new("referral letter.pdf", "report", fixtures::pdf_of_size(900)),
         )
         .await,
         409,
@@ -256,12 +211,8 @@ async fn documents_are_idempotent_by_client_id_and_bytes(backend: Backend) {
 
     // The partner reads its case: status and documents by its own ids.
     let view: Value = app
-        .client
-        .get(format!("{}/api/v1/cases/{case}", app.address))
-        .bearer_auth(&key)
-        .send()
+        .partner_get_case(&key, &case)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -274,32 +225,19 @@ async fn documents_are_idempotent_by_client_id_and_bytes(backend: Backend) {
     assert_eq!(admin["sponsor_reference"], "LG-2026-0417");
 }
 
-#[tokio::test]
-async fn a_document_put_twice_is_stored_once_and_different_bytes_are_a_conflict() {
-    documents_are_idempotent_by_client_id_and_bytes(Backend::FsSqlite).await;
-}
+on_both_backends!(documents_are_idempotent_by_client_id_and_bytes);
 
-#[tokio::test]
-async fn partner_documents_are_idempotent_on_s3_and_postgres() {
-    documents_are_idempotent_by_client_id_and_bytes(Backend::S3Postgres).await;
-}
-
-#[tokio::test]
-async fn concurrent_identical_puts_store_one_document() {
-    let app = TestApp::spawn().await;
+async fn concurrent_identical_puts_store_one_document(backend: Backend) {
+    let app = TestApp::spawn_with(backend, &[]).await;
     let key = key(&app, "emb-a", "embassy-a").await;
     let case = created_case(&app, &key).await;
     let png = fixtures::png();
     let answers = futures_util::future::join_all((0..8).map(|_| {
-        put(
-            &app,
+        app.partner_put_document(
             &key,
             &case,
             "scan",
-            "scan.png",
-            "image",
-            png.clone(),
-            None,
+            PartnerDocument::new("scan.png", "image", png.clone()),
         )
     }))
     .await;
@@ -315,25 +253,21 @@ async fn concurrent_identical_puts_store_one_document() {
     assert_eq!(created, 1);
     assert_eq!(app.row_counts().await, (1, 1));
 }
+on_both_backends!(concurrent_identical_puts_store_one_document);
 
-#[tokio::test]
-async fn a_tampered_content_sha256_is_refused_and_nothing_is_stored() {
-    let app = TestApp::spawn().await;
+async fn a_tampered_content_sha256_is_refused_and_nothing_is_stored(backend: Backend) {
+    let app = TestApp::spawn_with(backend, &[]).await;
     let key = key(&app, "emb-a", "embassy-a").await;
     let case = created_case(&app, &key).await;
     let pdf = fixtures::pdf();
     let mut tampered = sha256(&pdf);
     tampered.replace_range(0..1, if tampered.starts_with('0') { "1" } else { "0" });
     let body = assert_problem(
-        put(
-            &app,
+        app.partner_put_document(
             &key,
             &case,
             "referral",
-            "referral.pdf",
-            "report",
-            pdf.clone(),
-            Some(&tampered),
+            PartnerDocument::new("referral.pdf", "report", pdf.clone()).sha256(&tampered),
         )
         .await,
         422,
@@ -345,46 +279,38 @@ async fn a_tampered_content_sha256_is_refused_and_nothing_is_stored() {
     assert!(app.stored_keys().await.is_empty());
     // The id is still free for the right bytes.
     assert_eq!(
-        put(
-            &app,
+        app.partner_put_document(
             &key,
             &case,
             "referral",
-            "referral.pdf",
-            "report",
-            pdf.clone(),
-            Some(&sha256(&pdf))
+            PartnerDocument::new("referral.pdf", "report", pdf.clone()).sha256(&sha256(&pdf))
         )
         .await
         .status(),
         201
     );
 }
+on_both_backends!(a_tampered_content_sha256_is_refused_and_nothing_is_stored);
 
-#[tokio::test]
-async fn one_partner_cannot_read_or_write_another_partners_case() {
-    let app = TestApp::spawn().await;
+async fn one_partner_cannot_read_or_write_another_partners_case(backend: Backend) {
+    let app = TestApp::spawn_with(backend, &[]).await;
     let owner = key(&app, "emb-a", "embassy-a").await;
     let case = created_case(&app, &owner).await;
     let colleague = key(&app, "emb-a-2", "embassy-a").await;
     let stranger = key(&app, "ins-b", "insurer-b").await;
 
-    let read = |key: String| {
-        let url = format!("{}/api/v1/cases/{case}", app.address);
-        let client = app.client.clone();
-        async move { client.get(url).bearer_auth(key).send().await.unwrap() }
-    };
-    assert_problem(read(stranger.clone()).await, 403, "forbidden").await;
     assert_problem(
-        put(
-            &app,
+        app.partner_get_case(&stranger, &case).await,
+        403,
+        "forbidden",
+    )
+    .await;
+    assert_problem(
+        app.partner_put_document(
             &stranger,
             &case,
             "x",
-            "x.pdf",
-            "report",
-            fixtures::pdf(),
-            None,
+            PartnerDocument::new("x.pdf", "report", fixtures::pdf()),
         )
         .await,
         403,
@@ -393,17 +319,13 @@ async fn one_partner_cannot_read_or_write_another_partners_case() {
     .await;
     assert_eq!(app.row_counts().await, (1, 0));
     // Another key of the same organisation shares its cases.
-    assert_eq!(read(colleague.clone()).await.status(), 200);
+    assert_eq!(app.partner_get_case(&colleague, &case).await.status(), 200);
     assert_eq!(
-        put(
-            &app,
+        app.partner_put_document(
             &colleague,
             &case,
             "x",
-            "x.pdf",
-            "report",
-            fixtures::pdf(),
-            None
+            PartnerDocument::new("x.pdf", "report", fixtures::pdf())
         )
         .await
         .status(),
@@ -417,29 +339,22 @@ async fn one_partner_cannot_read_or_write_another_partners_case() {
         .await
         .unwrap();
     assert_problem(
-        read_case(&app, &owner, patient["case_id"].as_str().unwrap()).await,
+        app.partner_get_case(&owner, patient["case_id"].as_str().unwrap())
+            .await,
         403,
         "forbidden",
     )
     .await;
     assert_problem(
-        read_case(&app, &owner, &consilium::domain::CaseId::new().to_string()).await,
+        app.partner_get_case(&owner, &consilium::domain::CaseId::new().to_string())
+            .await,
         404,
         "not-found",
     )
     .await;
 
     // Refusals are audited under the key that tried.
-    let trail: Value = app
-        .client
-        .get(format!("{}/api/v1/cases/{case}/audit", app.address))
-        .bearer_auth(&app.admin_token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let trail = audit_trail(&app, &case).await;
     let denied: Vec<&Value> = trail["events"]
         .as_array()
         .unwrap()
@@ -456,65 +371,56 @@ async fn one_partner_cannot_read_or_write_another_partners_case() {
             .any(|e| e["actor"] == "partner:emb-a-2" && e["action"] == "document.stored")
     );
 }
+on_both_backends!(one_partner_cannot_read_or_write_another_partners_case);
 
-async fn read_case(app: &TestApp, key: &str, case: &str) -> reqwest::Response {
-    app.client
-        .get(format!("{}/api/v1/cases/{case}", app.address))
-        .bearer_auth(key)
-        .send()
-        .await
-        .unwrap()
-}
-
-#[tokio::test]
-async fn unknown_and_revoked_keys_are_unauthorized() {
-    let app = TestApp::spawn().await;
+async fn unknown_and_revoked_keys_are_unauthorized(backend: Backend) {
+    let app = TestApp::spawn_with(backend, &[]).await;
     let key = key(&app, "emb-a", "embassy-a").await;
     assert_problem(
-        create(&app, "csk_nonsense", None, &new_case("A")).await,
+        app.partner_create_case("csk_nonsense", None, &new_case("A"))
+            .await,
         401,
         "unauthorized",
     )
     .await;
     assert_problem(
-        create(&app, &app.admin_token, None, &new_case("A")).await,
+        app.partner_create_case(&app.admin_token, None, &new_case("A"))
+            .await,
         401,
         "unauthorized",
     )
     .await;
-    assert_eq!(create(&app, &key, None, &new_case("A")).await.status(), 201);
+    assert_eq!(
+        app.partner_create_case(&key, None, &new_case("A"))
+            .await
+            .status(),
+        201
+    );
     assert!(
         partners::revoke_key(app.services.repo.as_ref(), "emb-a")
             .await
             .unwrap()
     );
     assert_problem(
-        create(&app, &key, None, &new_case("B")).await,
+        app.partner_create_case(&key, None, &new_case("B")).await,
         401,
         "unauthorized",
     )
     .await;
 }
+on_both_backends!(unknown_and_revoked_keys_are_unauthorized);
 
-#[tokio::test]
-async fn partner_uploads_follow_the_intake_rules() {
-    let app = TestApp::spawn_with(
-        Backend::FsSqlite,
-        &[("CONSILIUM__PARTNERS__MAX_FILE_BYTES", "4096")],
-    )
-    .await;
+async fn partner_uploads_follow_the_intake_rules(backend: Backend) {
+    let app =
+        TestApp::spawn_with(backend, &[("CONSILIUM__PARTNERS__MAX_FILE_BYTES", "4096")]).await;
     let key = key(&app, "emb-a", "embassy-a").await;
     let case = created_case(&app, &key).await;
     assert_problem(
-        put(
-            &app,
+        app.partner_put_document(
             &key,
             &case,
             "a",
-            "a.pdf",
-            "report",
-            fixtures::exe(),
-            None,
+            PartnerDocument::new("a.pdf", "report", fixtures::exe()),
         )
         .await,
         415,
@@ -522,15 +428,11 @@ async fn partner_uploads_follow_the_intake_rules() {
     )
     .await;
     assert_problem(
-        put(
-            &app,
+        app.partner_put_document(
             &key,
             &case,
             "b",
-            "b.exe",
-            "report",
-            fixtures::exe(),
-            None,
+            PartnerDocument::new("b.exe", "report", fixtures::exe()),
         )
         .await,
         415,
@@ -538,15 +440,11 @@ async fn partner_uploads_follow_the_intake_rules() {
     )
     .await;
     let body = assert_problem(
-        put(
-            &app,
+        app.partner_put_document(
             &key,
             &case,
             "c",
-            "c.pdf",
-            "report",
-            fixtures::pdf_of_size(5000),
-            None,
+            PartnerDocument::new("c.pdf", "report", fixtures::pdf_of_size(5000)),
         )
         .await,
         413,
@@ -555,15 +453,11 @@ async fn partner_uploads_follow_the_intake_rules() {
     .await;
     assert_eq!(body["limit_bytes"], 4096);
     assert_problem(
-        put(
-            &app,
+        app.partner_put_document(
             &key,
             &case,
             "d",
-            "d.pdf",
-            "opinion",
-            fixtures::pdf(),
-            None,
+            PartnerDocument::new("d.pdf", "opinion", fixtures::pdf()),
         )
         .await,
         422,
@@ -571,15 +465,11 @@ async fn partner_uploads_follow_the_intake_rules() {
     )
     .await;
     assert_problem(
-        put(
-            &app,
+        app.partner_put_document(
             &key,
             &case,
             "../e",
-            "e.pdf",
-            "report",
-            fixtures::pdf(),
-            None,
+            PartnerDocument::new("e.pdf", "report", fixtures::pdf()),
         )
         .await,
         404,
@@ -590,15 +480,11 @@ async fn partner_uploads_follow_the_intake_rules() {
     for n in 0..3 {
         let image = fixtures::png();
         assert_eq!(
-            put(
-                &app,
+            app.partner_put_document(
                 &key,
                 &case,
                 &format!("img-{n}"),
-                "scan.png",
-                "image",
-                image,
-                None
+                PartnerDocument::new("scan.png", "image", image)
             )
             .await
             .status(),
@@ -606,15 +492,11 @@ async fn partner_uploads_follow_the_intake_rules() {
         );
     }
     assert_problem(
-        put(
-            &app,
+        app.partner_put_document(
             &key,
             &case,
             "img-3",
-            "scan.png",
-            "image",
-            fixtures::png(),
-            None,
+            PartnerDocument::new("scan.png", "image", fixtures::png()),
         )
         .await,
         422,
@@ -623,11 +505,11 @@ async fn partner_uploads_follow_the_intake_rules() {
     .await;
     assert_eq!(app.row_counts().await, (1, 3));
 }
+on_both_backends!(partner_uploads_follow_the_intake_rules);
 
-#[tokio::test]
-async fn requests_over_the_rate_limit_get_429_with_retry_after() {
+async fn requests_over_the_rate_limit_get_429_with_retry_after(backend: Backend) {
     let app = TestApp::spawn_with(
-        Backend::FsSqlite,
+        backend,
         &[
             ("CONSILIUM__PARTNERS__REQUESTS_BURST", "2"),
             ("CONSILIUM__PARTNERS__REQUESTS_PER_MINUTE", "1"),
@@ -637,13 +519,13 @@ async fn requests_over_the_rate_limit_get_429_with_retry_after() {
     let key = key(&app, "emb-a", "embassy-a").await;
     for n in 0..2 {
         assert_eq!(
-            create(&app, &key, None, &new_case(&format!("R{n}")))
+            app.partner_create_case(&key, None, &new_case(&format!("R{n}")))
                 .await
                 .status(),
             201
         );
     }
-    let refused = create(&app, &key, None, &new_case("R2")).await;
+    let refused = app.partner_create_case(&key, None, &new_case("R2")).await;
     assert!(
         refused.headers()["retry-after"]
             .to_str()
@@ -656,15 +538,17 @@ async fn requests_over_the_rate_limit_get_429_with_retry_after() {
     // Another key has its own bucket.
     let other = self::key(&app, "ins-b", "insurer-b").await;
     assert_eq!(
-        create(&app, &other, None, &new_case("R3")).await.status(),
+        app.partner_create_case(&other, None, &new_case("R3"))
+            .await
+            .status(),
         201
     );
 }
+on_both_backends!(requests_over_the_rate_limit_get_429_with_retry_after);
 
-#[tokio::test]
-async fn the_daily_case_quota_is_per_organisation() {
+async fn the_daily_case_quota_is_per_organisation(backend: Backend) {
     let app = TestApp::spawn_with(
-        Backend::FsSqlite,
+        backend,
         &[(
             "CONSILIUM__PARTNERS__ORGANISATIONS__EMBASSY_A__MAX_CASES_PER_DAY",
             "2",
@@ -674,28 +558,26 @@ async fn the_daily_case_quota_is_per_organisation() {
     let key = key(&app, "emb-a", "embassy_a").await;
     for n in 0..2 {
         assert_eq!(
-            create(
-                &app,
-                &key,
-                Some(&format!("q{n}")),
-                &new_case(&format!("Q{n}"))
-            )
-            .await
-            .status(),
+            app.partner_create_case(&key, Some(&format!("q{n}")), &new_case(&format!("Q{n}")))
+                .await
+                .status(),
             201
         );
     }
-    let refused = create(&app, &key, Some("q2"), &new_case("Q2")).await;
+    let refused = app
+        .partner_create_case(&key, Some("q2"), &new_case("Q2"))
+        .await;
     assert!(refused.headers().contains_key("retry-after"));
     assert_problem(refused, 429, "rate-limited").await;
     // A retry of a case already created is not a new case.
     assert_eq!(
-        create(&app, &key, Some("q0"), &new_case("Q0"))
+        app.partner_create_case(&key, Some("q0"), &new_case("Q0"))
             .await
             .status(),
         200
     );
 }
+on_both_backends!(the_daily_case_quota_is_per_organisation);
 
 /// Twenty creates at once against a quota of five: exactly five cases, the rest 429.
 async fn parallel_creates_never_pass_the_daily_quota(backend: Backend) {
@@ -712,7 +594,8 @@ async fn parallel_creates_never_pass_the_daily_quota(backend: Backend) {
         let (app, key) = (&app, &key);
         async move {
             let with_key = (n % 2 == 0).then(|| format!("par-{n}"));
-            create(app, key, with_key.as_deref(), &new_case(&format!("P{n}"))).await
+            app.partner_create_case(key, with_key.as_deref(), &new_case(&format!("P{n}")))
+                .await
         }
     });
     let responses = futures_util::future::join_all(attempts).await;
@@ -729,32 +612,14 @@ async fn parallel_creates_never_pass_the_daily_quota(backend: Backend) {
     assert_eq!(app.row_counts().await.0, 5, "five case rows");
 }
 
-#[tokio::test]
-async fn parallel_creates_never_pass_the_daily_quota_on_sqlite() {
-    parallel_creates_never_pass_the_daily_quota(Backend::FsSqlite).await;
-}
+on_both_backends!(parallel_creates_never_pass_the_daily_quota);
 
-#[tokio::test]
-async fn parallel_creates_never_pass_the_daily_quota_on_postgres() {
-    parallel_creates_never_pass_the_daily_quota(Backend::S3Postgres).await;
-}
-
-#[tokio::test]
-async fn a_partner_reading_its_case_is_audited_under_its_key() {
-    let app = TestApp::spawn().await;
+async fn a_partner_reading_its_case_is_audited_under_its_key(backend: Backend) {
+    let app = TestApp::spawn_with(backend, &[]).await;
     let owner = key(&app, "emb-a", "embassy-a").await;
     let case = created_case(&app, &owner).await;
-    assert_eq!(read_case(&app, &owner, &case).await.status(), 200);
-    let trail: Value = app
-        .client
-        .get(format!("{}/api/v1/cases/{case}/audit", app.address))
-        .bearer_auth(&app.admin_token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    assert_eq!(app.partner_get_case(&owner, &case).await.status(), 200);
+    let trail = audit_trail(&app, &case).await;
     let viewed: Vec<&Value> = trail["events"]
         .as_array()
         .unwrap()
@@ -766,6 +631,7 @@ async fn a_partner_reading_its_case_is_audited_under_its_key() {
     assert_eq!(viewed[0]["client"], "127.0.0.1");
     assert_eq!(viewed[0]["outcome"], "success");
 }
+on_both_backends!(a_partner_reading_its_case_is_audited_under_its_key);
 
 #[tokio::test]
 async fn the_openapi_document_describes_the_partner_routes() {
@@ -784,33 +650,11 @@ async fn the_openapi_document_describes_the_partner_routes() {
 
 // ---- corrections and references -------------------------------------------------------------
 
-async fn patch_case(app: &TestApp, key: &str, case: &str, body: &Value) -> reqwest::Response {
-    app.client
-        .patch(format!("{}/api/v1/cases/{case}", app.address))
-        .bearer_auth(key)
-        .json(body)
-        .send()
-        .await
-        .unwrap()
-}
-
 /// The case as an administrator reads it (decrypted patient details, sponsor reference).
 async fn admin_view(app: &TestApp, case: &str) -> Value {
     let response = app.get_case(case).await;
     assert_eq!(response.status(), 200);
     response.json().await.unwrap()
-}
-
-async fn audit_trail(app: &TestApp, case: &str) -> Value {
-    app.client
-        .get(format!("{}/api/v1/cases/{case}/audit", app.address))
-        .bearer_auth(&app.admin_token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
 }
 
 fn corrections(trail: &Value) -> Vec<&Value> {
@@ -820,31 +664,6 @@ fn corrections(trail: &Value) -> Vec<&Value> {
         .iter()
         .filter(|e| e["action"] == "case.corrected")
         .collect()
-}
-
-/// Moves a case's status in the database (no API moves a partner's case yet).
-async fn set_status(app: &TestApp, case: &str, status: &str) {
-    let sql = "UPDATE cases SET status = $1 WHERE id = $2";
-    let updated = if app.database_url.starts_with("sqlite") {
-        let pool = sqlx::SqlitePool::connect(&app.database_url).await.unwrap();
-        let n = sqlx::query(sql)
-            .bind(status)
-            .bind(case)
-            .execute(&pool)
-            .await;
-        pool.close().await;
-        n.unwrap().rows_affected()
-    } else {
-        let pool = sqlx::PgPool::connect(&app.database_url).await.unwrap();
-        let n = sqlx::query(sql)
-            .bind(status)
-            .bind(case)
-            .execute(&pool)
-            .await;
-        pool.close().await;
-        n.unwrap().rows_affected()
-    };
-    assert_eq!(updated, 1);
 }
 
 /// A reference as a person might type it: lower case, with O for 0 and L for 1.
@@ -858,20 +677,22 @@ fn typed(reference: &str) -> String {
 async fn a_partner_corrects_contact_details_audited_by_field_name(backend: Backend) {
     let app = TestApp::spawn_with(backend, &[]).await;
     let key = key(&app, "emb-a", "embassy-a").await;
-    let first = create(&app, &key, Some("case-0417"), &new_case("EMB-0417")).await;
+    let first = app
+        .partner_create_case(&key, Some("case-0417"), &new_case("EMB-0417"))
+        .await;
     assert_eq!(first.status(), 201);
     let first: Value = first.json().await.unwrap();
     let case = first["case_id"].as_str().unwrap().to_owned();
     let reference = first["reference"].as_str().unwrap().to_owned();
 
     // By id: a new email and phone number.
-    let response = patch_case(
-        &app,
-        &key,
-        &case,
-        &json!({"email": "amelia.q@example.net", "phone": "+44 20 7946 0000"}),
-    )
-    .await;
+    let response = app
+        .partner_correct_case(
+            &key,
+            &case,
+            &json!({"email": "amelia.q@example.net", "phone": "+44 20 7946 0000"}),
+        )
+        .await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["changed"], json!(["email", "phone"]));
@@ -885,13 +706,13 @@ async fn a_partner_corrects_contact_details_audited_by_field_name(backend: Backe
     assert_eq!(view["sponsor_reference"], "LG-2026-0417");
 
     // By its reference as typed (any case, O for 0, L for 1): the sponsor reference.
-    let response = patch_case(
-        &app,
-        &key,
-        &typed(&reference),
-        &json!({"sponsor_reference": " LG-2026-0417-B "}),
-    )
-    .await;
+    let response = app
+        .partner_correct_case(
+            &key,
+            &typed(&reference),
+            &json!({"sponsor_reference": " LG-2026-0417-B "}),
+        )
+        .await;
     assert_eq!(response.status(), 200);
     assert_eq!(
         response.json::<Value>().await.unwrap()["changed"],
@@ -902,25 +723,25 @@ async fn a_partner_corrects_contact_details_audited_by_field_name(backend: Backe
         "LG-2026-0417-B"
     );
     // null removes the phone once contact is by email; the same values again change nothing.
-    let response = patch_case(
-        &app,
-        &key,
-        &case,
-        &json!({"phone": null, "contact_preference": "email"}),
-    )
-    .await;
+    let response = app
+        .partner_correct_case(
+            &key,
+            &case,
+            &json!({"phone": null, "contact_preference": "email"}),
+        )
+        .await;
     assert_eq!(
         response.json::<Value>().await.unwrap()["changed"],
         json!(["phone", "contact_preference"])
     );
     assert!(admin_view(&app, &case).await["patient"]["phone"].is_null());
-    let again = patch_case(
-        &app,
-        &key,
-        &case,
-        &json!({"contact_preference": "email", "full_name": "Amelia Zanzibar-Quint"}),
-    )
-    .await;
+    let again = app
+        .partner_correct_case(
+            &key,
+            &case,
+            &json!({"contact_preference": "email", "full_name": "Amelia Zanzibar-Quint"}),
+        )
+        .await;
     assert_eq!(again.status(), 200);
     assert_eq!(again.json::<Value>().await.unwrap()["changed"], json!([]));
 
@@ -959,14 +780,17 @@ async fn a_partner_corrects_contact_details_audited_by_field_name(backend: Backe
     corrected["phone"] = Value::Null;
     corrected["contact_preference"] = json!("email");
     corrected["sponsor_reference"] = json!("LG-2026-0417-B");
-    let retried = create(&app, &key, Some("case-0417"), &corrected).await;
+    let retried = app
+        .partner_create_case(&key, Some("case-0417"), &corrected)
+        .await;
     assert_eq!(retried.status(), 200);
     assert_eq!(
         retried.json::<Value>().await.unwrap()["case_id"],
         case.as_str()
     );
     let stale = assert_problem(
-        create(&app, &key, Some("case-0417"), &new_case("EMB-0417")).await,
+        app.partner_create_case(&key, Some("case-0417"), &new_case("EMB-0417"))
+            .await,
         422,
         "idempotency-conflict",
     )
@@ -975,19 +799,12 @@ async fn a_partner_corrects_contact_details_audited_by_field_name(backend: Backe
     assert_eq!(app.row_counts().await, (1, 0));
 }
 
-#[tokio::test]
-async fn a_partner_corrects_its_cases_contact_details_and_the_audit_names_the_fields() {
-    a_partner_corrects_contact_details_audited_by_field_name(Backend::FsSqlite).await;
-}
+on_both_backends!(a_partner_corrects_contact_details_audited_by_field_name);
 
-#[tokio::test]
-async fn corrections_work_on_s3_and_postgres() {
-    a_partner_corrects_contact_details_audited_by_field_name(Backend::S3Postgres).await;
-}
-
-#[tokio::test]
-async fn a_correction_follows_the_rules_of_a_new_case_and_changes_nothing_when_refused() {
-    let app = TestApp::spawn().await;
+async fn a_correction_follows_the_rules_of_a_new_case_and_changes_nothing_when_refused(
+    backend: Backend,
+) {
+    let app = TestApp::spawn_with(backend, &[]).await;
     let key = key(&app, "emb-a", "embassy-a").await;
     let case = created_case(&app, &key).await;
     let before = admin_view(&app, &case).await;
@@ -1017,7 +834,7 @@ async fn a_correction_follows_the_rules_of_a_new_case_and_changes_nothing_when_r
         ),
     ] {
         let problem = assert_problem(
-            patch_case(&app, &key, &case, &body).await,
+            app.partner_correct_case(&key, &case, &body).await,
             422,
             "invalid-field",
         )
@@ -1026,14 +843,16 @@ async fn a_correction_follows_the_rules_of_a_new_case_and_changes_nothing_when_r
     }
     // A field no case has is refused too, naming it.
     let unknown = assert_problem(
-        patch_case(&app, &key, &case, &json!({"documents": []})).await,
+        app.partner_correct_case(&key, &case, &json!({"documents": []}))
+            .await,
         422,
         "invalid-field",
     )
     .await;
     assert_eq!(unknown["field"], "documents");
     let closed = assert_problem(
-        patch_case(&app, &key, &case, &json!({"contact_preference": 7})).await,
+        app.partner_correct_case(&key, &case, &json!({"contact_preference": 7}))
+            .await,
         422,
         "invalid-field",
     )
@@ -1043,17 +862,18 @@ async fn a_correction_follows_the_rules_of_a_new_case_and_changes_nothing_when_r
     assert_eq!(admin_view(&app, &case).await, before);
     assert!(corrections(&audit_trail(&app, &case).await).is_empty());
 }
+on_both_backends!(a_correction_follows_the_rules_of_a_new_case_and_changes_nothing_when_refused);
 
-#[tokio::test]
-async fn a_case_past_ready_is_not_corrected() {
-    let app = TestApp::spawn().await;
+async fn a_case_past_ready_is_not_corrected(backend: Backend) {
+    let app = TestApp::spawn_with(backend, &[]).await;
     let key = key(&app, "emb-a", "embassy-a").await;
     let case = created_case(&app, &key).await;
     let before = admin_view(&app, &case).await;
     for status in ["in_review", "opinion_delivered", "closed"] {
         set_status(&app, &case, status).await;
         let problem = assert_problem(
-            patch_case(&app, &key, &case, &json!({"email": "late@example.org"})).await,
+            app.partner_correct_case(&key, &case, &json!({"email": "late@example.org"}))
+                .await,
             409,
             "invalid-transition",
         )
@@ -1071,16 +891,19 @@ async fn a_case_past_ready_is_not_corrected() {
     assert_eq!(admin_view(&app, &case).await["patient"], before["patient"]);
     // The rule follows the status: a contacted case can still be corrected.
     set_status(&app, &case, "contacted").await;
-    let response = patch_case(&app, &key, &case, &json!({"email": "late@example.org"})).await;
+    let response = app
+        .partner_correct_case(&key, &case, &json!({"email": "late@example.org"}))
+        .await;
     assert_eq!(response.status(), 200);
 }
+on_both_backends!(a_case_past_ready_is_not_corrected);
 
-#[tokio::test]
-async fn a_partner_names_its_case_by_reference_and_others_cannot_correct_it() {
-    let app = TestApp::spawn().await;
+async fn a_partner_names_its_case_by_reference_and_others_cannot_correct_it(backend: Backend) {
+    let app = TestApp::spawn_with(backend, &[]).await;
     let owner = key(&app, "emb-a", "embassy-a").await;
     let stranger = key(&app, "ins-b", "insurer-b").await;
-    let created: Value = create(&app, &owner, Some("k-1"), &new_case("EMB-1"))
+    let created: Value = app
+        .partner_create_case(&owner, Some("k-1"), &new_case("EMB-1"))
         .await
         .json()
         .await
@@ -1090,38 +913,46 @@ async fn a_partner_names_its_case_by_reference_and_others_cannot_correct_it() {
 
     // GET and PUT by reference, as shown and as typed.
     for named in [reference.clone(), typed(&reference)] {
-        let view = read_case(&app, &owner, &named).await;
+        let view = app.partner_get_case(&owner, &named).await;
         assert_eq!(view.status(), 200, "{named}");
         assert_eq!(
             view.json::<Value>().await.unwrap()["case_id"],
             case.as_str()
         );
     }
-    let stored = put(
-        &app,
-        &owner,
-        &typed(&reference),
-        "referral",
-        "referral.pdf",
-        "report",
-        fixtures::pdf(),
-        None,
-    )
-    .await;
+    let stored = app
+        .partner_put_document(
+            &owner,
+            &typed(&reference),
+            "referral",
+            PartnerDocument::new("referral.pdf", "report", fixtures::pdf()),
+        )
+        .await;
     assert_eq!(stored.status(), 201);
-    let view: Value = read_case(&app, &owner, &case).await.json().await.unwrap();
+    let view: Value = app
+        .partner_get_case(&owner, &case)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(view["documents"][0]["client_document_id"], "referral");
 
     // Another organisation: forbidden, by id or by reference, and nothing changes.
     let before = admin_view(&app, &case).await;
     for named in [case.clone(), reference.clone()] {
         assert_problem(
-            patch_case(&app, &stranger, &named, &json!({"email": "x@example.org"})).await,
+            app.partner_correct_case(&stranger, &named, &json!({"email": "x@example.org"}))
+                .await,
             403,
             "forbidden",
         )
         .await;
-        assert_problem(read_case(&app, &stranger, &named).await, 403, "forbidden").await;
+        assert_problem(
+            app.partner_get_case(&stranger, &named).await,
+            403,
+            "forbidden",
+        )
+        .await;
     }
     assert_eq!(admin_view(&app, &case).await, before);
     // Unknown ids and references, and anything else, are not found.
@@ -1132,15 +963,22 @@ async fn a_partner_names_its_case_by_reference_and_others_cannot_correct_it() {
         "not-a-case".to_owned(),
     ] {
         assert_problem(
-            patch_case(&app, &owner, &unknown, &json!({"email": "x@example.org"})).await,
+            app.partner_correct_case(&owner, &unknown, &json!({"email": "x@example.org"}))
+                .await,
             404,
             "not-found",
         )
         .await;
-        assert_problem(read_case(&app, &owner, &unknown).await, 404, "not-found").await;
+        assert_problem(
+            app.partner_get_case(&owner, &unknown).await,
+            404,
+            "not-found",
+        )
+        .await;
     }
     assert!(corrections(&audit_trail(&app, &case).await).is_empty());
 }
+on_both_backends!(a_partner_names_its_case_by_reference_and_others_cannot_correct_it);
 
 // ---- consilium push against a consilium serve process ----------------------------------------
 
