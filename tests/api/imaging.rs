@@ -169,6 +169,39 @@ async fn presets_window_the_ct_as_asked_and_previews_are_cached_and_audited(back
 }
 on_both_backends!(presets_window_the_ct_as_asked_and_previews_are_cached_and_audited);
 
+/// A radiologist scrolling back over slices already seen: each answer is a `304`, which must cost
+/// no more than the session with its link and the document (the entity tag is the document's hash
+/// and the variant: no case row, no key unwrap, no blob).
+async fn a_cached_preview_costs_two_database_calls(backend: Backend) {
+    let app = TestApp::spawn_with(backend, &[]).await;
+    let case = ct_case(&app).await;
+    let (_, path, _) = link(&app, &case, &["view"], None, false).await;
+    let cookie = session(&app, &path, None).await;
+    let summary: Value = app.link_case(&path, &cookie).await.json().await.unwrap();
+    let slice = summary["studies"][0]["series"][0]["instances"][0]["document_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let first = app.link_preview(&path, &slice, "preset=lung", &cookie).await;
+    assert_eq!(first.status(), 200);
+    let etag = first.headers()["etag"].to_str().unwrap().to_owned();
+
+    let before = app.services.repo.calls();
+    let again = app
+        .link_preview_if_none_match(&path, &slice, "preset=lung", &cookie, &etag)
+        .await;
+    let calls = app.services.repo.calls() - before;
+    assert_eq!(again.status(), 304);
+    assert_eq!(again.headers()["etag"].to_str().unwrap(), etag);
+    assert_eq!(calls, 2, "a 304: the session with its link, then the document");
+    // And a stale tag still gets the image.
+    let stale = app
+        .link_preview_if_none_match(&path, &slice, "preset=lung", &cookie, "\"stale\"")
+        .await;
+    assert_eq!(stale.status(), 200);
+}
+on_both_backends!(a_cached_preview_costs_two_database_calls);
+
 async fn explicit_windows_are_rendered_but_never_cached_and_bad_ones_are_invalid(backend: Backend) {
     let app = TestApp::spawn_with(backend, &[]).await;
     let case = ct_case(&app).await;
