@@ -5,7 +5,9 @@
 /// Runs `$body` with `$p` bound to whichever pool this repository holds.
 macro_rules! with_pool {
     ($self:ident, $p:ident => $body:expr) => {{
-        $self.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        $self
+            .calls
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         match &$self.pool {
             Pool::Sqlite($p) => $body,
             Pool::Postgres($p) => $body,

@@ -133,7 +133,9 @@ impl<S: RequiredScope + 'static> FromRequest for LinkSession<S> {
                 req.app_data::<web::Data<Services>>().cloned(),
                 req.app_data::<web::Data<LinkLimits>>().cloned(),
             ) else {
-                return Err(ServiceError::Internal("link routes without their state".into()).into());
+                return Err(
+                    ServiceError::Internal("link routes without their state".into()).into(),
+                );
             };
             session::<S>(&req, &services, &limits).await
         })

@@ -76,6 +76,7 @@ pub fn watermark_lines(recipient: &str, at: DateTime<Utc>) -> Vec<String> {
 /// limit.
 async fn run_imaging<T: Send + 'static>(
     services: &Services,
+    document: DocumentId,
     work: impl FnOnce() -> Result<T, ImagingError> + Send + 'static,
 ) -> Result<T, ServiceError> {
     tokio::time::timeout(RENDER_TIME_LIMIT, services.run_cpu(work))
@@ -83,10 +84,13 @@ async fn run_imaging<T: Send + 'static>(
         .map_err(|_| ServiceError::NotPreviewable {
             reason: "rendering took too long".into(),
         })??
-        .map_err(imaging_error)
+        .map_err(|e| imaging_error(document, e))
 }
 
-fn imaging_error(e: ImagingError) -> ServiceError {
+/// What a recipient is told of an imaging error. A malformed object's reason is the decoders'
+/// (dicom-rs, the image crate, ours) and goes to the log with the document's id; the answer says
+/// only that the data could not be decoded.
+fn imaging_error(document: DocumentId, e: ImagingError) -> ServiceError {
     match e {
         ImagingError::FrameOutOfRange { frames } => ServiceError::InvalidField {
             field: "frame".into(),
@@ -96,9 +100,15 @@ fn imaging_error(e: ImagingError) -> ServiceError {
             field: field.into(),
             message: format!("a whole number from {min} to {max} for this image"),
         },
-        ImagingError::NotPreviewable { reason }
-        | ImagingError::TooLarge { reason }
-        | ImagingError::Malformed { reason } => ServiceError::NotPreviewable { reason },
+        ImagingError::Malformed { reason } => {
+            tracing::warn!(document_id = %document, reason = %reason, "a preview could not be decoded");
+            ServiceError::NotPreviewable {
+                reason: "the image data could not be decoded".into(),
+            }
+        }
+        ImagingError::NotPreviewable { reason } | ImagingError::TooLarge { reason } => {
+            ServiceError::NotPreviewable { reason }
+        }
     }
 }
 
@@ -184,7 +194,7 @@ pub async fn preview(
             max_pixels: services.settings.intake.max_pixels,
             max_voxels: services.settings.intake.max_dicom_voxels,
         };
-        let rendered = run_imaging(services, move || match kind {
+        let rendered = run_imaging(services, doc.id, move || match kind {
             Renderer::Dicom => imaging::render_dicom(&source, &request, &limits),
             Renderer::Photo => {
                 // A photo's samples are 8-bit; its window is not applied, but held to them.
@@ -210,9 +220,11 @@ pub async fn preview(
     };
     let bytes = if services.settings.previews.watermark {
         let lines = watermark_lines(viewer.recipient, services.clock.now());
-        run_imaging(services, move || imaging::watermark(&bytes, format, &lines))
-            .await?
-            .bytes
+        run_imaging(services, doc.id, move || {
+            imaging::watermark(&bytes, format, &lines)
+        })
+        .await?
+        .bytes
     } else {
         bytes
     };

@@ -494,3 +494,75 @@ pub fn jpeg_with_gps() -> Vec<u8> {
     out.extend_from_slice(&jpeg[2..]);
     out
 }
+
+/// A secondary-capture DICOM whose header is sound but whose JPEG Baseline pixel data is broken:
+/// intake (which reads up to the pixel data) accepts it; only decoding for a preview fails.
+pub fn dicom_with_broken_jpeg() -> Vec<u8> {
+    const SC_IMAGE_STORAGE: &str = "1.2.840.10008.5.1.4.1.1.7";
+    const JPEG_BASELINE: &str = "1.2.840.10008.1.2.4.50";
+    let sop_instance = "2.25.4242";
+    let mut obj = InMemDicomObject::new_empty();
+    let put = |obj: &mut InMemDicomObject, tag, vr, value: PrimitiveValue| {
+        obj.put(DataElement::new(tag, vr, value));
+    };
+    put(
+        &mut obj,
+        tags::SOP_CLASS_UID,
+        VR::UI,
+        SC_IMAGE_STORAGE.into(),
+    );
+    put(
+        &mut obj,
+        tags::SOP_INSTANCE_UID,
+        VR::UI,
+        sop_instance.into(),
+    );
+    put(
+        &mut obj,
+        tags::STUDY_INSTANCE_UID,
+        VR::UI,
+        "2.25.4243".into(),
+    );
+    put(
+        &mut obj,
+        tags::SERIES_INSTANCE_UID,
+        VR::UI,
+        "2.25.4244".into(),
+    );
+    put(&mut obj, tags::MODALITY, VR::CS, "OT".into());
+    put(&mut obj, tags::SAMPLES_PER_PIXEL, VR::US, 1_u16.into());
+    put(
+        &mut obj,
+        tags::PHOTOMETRIC_INTERPRETATION,
+        VR::CS,
+        "MONOCHROME2".into(),
+    );
+    put(&mut obj, tags::ROWS, VR::US, 8_u16.into());
+    put(&mut obj, tags::COLUMNS, VR::US, 8_u16.into());
+    put(&mut obj, tags::BITS_ALLOCATED, VR::US, 8_u16.into());
+    put(&mut obj, tags::BITS_STORED, VR::US, 8_u16.into());
+    put(&mut obj, tags::HIGH_BIT, VR::US, 7_u16.into());
+    put(&mut obj, tags::PIXEL_REPRESENTATION, VR::US, 0_u16.into());
+    // A start-of-image marker and a frame header, then a scan that is no JPEG data at all.
+    let mut broken = vec![
+        0xFF, 0xD8, 0xFF, 0xC0, 0x00, 0x0B, 0x08, 0x00, 0x08, 0x00, 0x08, 0x01, 0x01, 0x11, 0x00,
+        0xFF, 0xDA, 0x00, 0x08, 0x01, 0x01, 0x00, 0x00, 0x3F, 0x00,
+    ];
+    broken.extend(std::iter::repeat_n(0x5A, 39));
+    obj.put(DataElement::new(
+        tags::PIXEL_DATA,
+        VR::OB,
+        dicom_core::value::PixelFragmentSequence::new(Vec::<u32>::new(), vec![broken]),
+    ));
+    let file = obj
+        .with_meta(
+            FileMetaTableBuilder::new()
+                .transfer_syntax(JPEG_BASELINE)
+                .media_storage_sop_class_uid(SC_IMAGE_STORAGE)
+                .media_storage_sop_instance_uid(sop_instance),
+        )
+        .unwrap();
+    let mut out = Vec::new();
+    file.write_all(&mut out).unwrap();
+    out
+}

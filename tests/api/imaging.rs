@@ -182,7 +182,9 @@ async fn a_cached_preview_costs_two_database_calls(backend: Backend) {
         .as_str()
         .unwrap()
         .to_owned();
-    let first = app.link_preview(&path, &slice, "preset=lung", &cookie).await;
+    let first = app
+        .link_preview(&path, &slice, "preset=lung", &cookie)
+        .await;
     assert_eq!(first.status(), 200);
     let etag = first.headers()["etag"].to_str().unwrap().to_owned();
 
@@ -193,7 +195,10 @@ async fn a_cached_preview_costs_two_database_calls(backend: Backend) {
     let calls = app.services.repo.calls() - before;
     assert_eq!(again.status(), 304);
     assert_eq!(again.headers()["etag"].to_str().unwrap(), etag);
-    assert_eq!(calls, 2, "a 304: the session with its link, then the document");
+    assert_eq!(
+        calls, 2,
+        "a 304: the session with its link, then the document"
+    );
     // And a stale tag still gets the image.
     let stale = app
         .link_preview_if_none_match(&path, &slice, "preset=lung", &cookie, "\"stale\"")
@@ -525,3 +530,34 @@ async fn a_segmented_palette_ultrasound_previews_in_its_colours(backend: Backend
     );
 }
 on_both_backends!(a_segmented_palette_ultrasound_previews_in_its_colours);
+
+/// A DICOM file whose pixel data no decoder can read: the answer says there is no preview in the
+/// service's own words; the decoder's message goes to the log with the document's id, never to the
+/// recipient.
+async fn a_broken_dicom_preview_answers_without_the_decoders_text(backend: Backend) {
+    let app = TestApp::spawn_with(backend, &[]).await;
+    let form = form_with(&[("service", "records_and_images_review")]).part(
+        "image",
+        file("broken.dcm", fixtures::dicom_with_broken_jpeg()),
+    );
+    let response = app.post_request(form).await;
+    assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
+    let receipt: Value = response.json().await.unwrap();
+    let case = receipt["case_id"].as_str().unwrap().to_owned();
+    let (_, path, _) = link(&app, &case, &["view"], None, false).await;
+    let cookie = session(&app, &path, None).await;
+    let summary: Value = app.link_case(&path, &cookie).await.json().await.unwrap();
+    let document = summary["documents"][0]["id"].as_str().unwrap().to_owned();
+
+    let answer = app.link_preview(&path, &document, "", &cookie).await;
+    let problem = assert_problem(answer, 422, "not-previewable").await;
+    assert_eq!(
+        problem["reason"], "the image data could not be decoded",
+        "{problem}"
+    );
+    assert_eq!(
+        problem["detail"], "not previewable: the image data could not be decoded",
+        "{problem}"
+    );
+}
+on_both_backends!(a_broken_dicom_preview_answers_without_the_decoders_text);
