@@ -99,6 +99,22 @@ pub fn sponsor_reference(raw: Option<&str>) -> Result<Option<String>, FieldError
     text("sponsor_reference", raw, 200, false)
 }
 
+/// The rule of one field on its own, for a field as soon as it has arrived (a request whose email
+/// is not an address is refused before any file after it is read). Rules across fields, and
+/// fields this list does not name, are checked when the request is complete.
+pub fn check_field(name: &str, value: &str) -> Result<(), FieldError> {
+    let value = Some(value);
+    match name {
+        "full_name" => full_name(value).map(drop),
+        "email" => email(value).map(drop),
+        "phone" => phone(value).map(drop),
+        "contact_preference" => contact_preference(value).map(drop),
+        "condition" => condition(value).map(drop),
+        "sponsor_reference" => sponsor_reference(value).map(drop),
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,5 +140,23 @@ mod tests {
         );
         assert!(condition(Some("line one\nline two")).is_ok());
         assert!(sponsor_reference(Some("LG\u{7}1")).is_err());
+    }
+
+    #[test]
+    fn a_field_on_its_own_is_held_to_its_rule() {
+        assert_eq!(
+            check_field("email", "not-an-email").unwrap_err().field,
+            "email"
+        );
+        assert_eq!(
+            check_field("full_name", " ").unwrap_err().message,
+            "required"
+        );
+        assert!(check_field("email", "a@example.org").is_ok());
+        assert!(check_field("phone", "").is_ok(), "blank is absent");
+        assert!(
+            check_field("service", "anything").is_ok(),
+            "checked with the others"
+        );
     }
 }

@@ -20,7 +20,7 @@ use super::form::{self, Answers};
 use super::middleware::prefers_html;
 use super::pages;
 use super::problem::ApiError;
-use crate::domain::DocumentCategory;
+use crate::domain::{DocumentCategory, patient};
 use crate::intake::Field;
 use crate::services::submit::{Receipt, Submission};
 use crate::services::{ServiceError, Services};
@@ -453,7 +453,10 @@ async fn receive(
                 if name == "service" {
                     submission.set_service_hint(&value);
                 }
+                // Kept first, so that a refused form shows the answer as it was typed.
+                let checked = patient::check_field(&name, &value);
                 answers.fields.insert(name, value);
+                checked?;
             }
         }
     }

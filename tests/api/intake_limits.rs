@@ -422,3 +422,21 @@ async fn many_uploads_at_once_wait_in_line_for_the_budget_and_all_go_through() {
     assert_eq!(statuses, vec![201; 16]);
     assert_eq!(app.services.budget.available_bytes(), 4 * MIB);
 }
+
+#[tokio::test]
+async fn a_bad_email_is_refused_as_it_arrives_before_the_files_after_it_are_read() {
+    let app = TestApp::spawn().await;
+    // The email, then the head of an 8 MiB file whose rest never comes: the answer does not wait
+    // for it (before, every field was checked only once the whole body had been stored).
+    let mut stream = stalled_upload(
+        &app.address,
+        8 * MIB,
+        b"--XYZ0\r\nContent-Disposition: form-data; name=\"email\"\r\n\r\nnot-an-email\r\n\
+          --XYZ0\r\nContent-Disposition: form-data; name=\"report\"; filename=\"a.pdf\"\r\n\r\n%PDF-1.4\n",
+    )
+    .await;
+    let text = answer_naming(&mut stream, "invalid-field").await;
+    assert!(text.starts_with("HTTP/1.1 422"), "{text}");
+    assert!(text.contains("\"field\":\"email\""), "{text}");
+    app.assert_nothing_stored().await;
+}
