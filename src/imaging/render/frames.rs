@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use dicom_core::value::PrimitiveValue;
 
 use super::Props;
-use crate::imaging::jpeg12;
+use crate::imaging::codecs::jpeg12;
 use crate::imaging::{ImagingError, Limits, no_panic};
 
 /// One frame's samples in native little-endian layout.
@@ -108,7 +108,7 @@ pub(super) fn jpeg_ls_frame(
     props: &Props,
     frame: u32,
 ) -> Result<Frame<'static>, ImagingError> {
-    use crate::imaging::jpegls::{self, JpegLsError};
+    use crate::imaging::codecs::jpegls::{self, JpegLsError};
     let data = frame_fragments(fragments, props.frames, frame)?;
     // The header's geometry was checked against the limits; the codestream may not exceed it.
     let max_samples =

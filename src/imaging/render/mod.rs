@@ -10,8 +10,8 @@ use dicom_pixeldata::PixelDecoder;
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 use image::DynamicImage;
 
+use super::codecs::rle;
 use super::dicom_meta;
-use super::rle;
 use super::scan;
 use super::window::check_window;
 use super::{ImagingError, Limits, RenderRequest, Rendered, encode_output, error_chain, no_panic};
