@@ -6,7 +6,8 @@
 //! The parsers themselves stay private; these wrappers are the only thing made public for the
 //! fuzzers.
 
-use crate::imaging::{ImagingError, jpeg12, rle, scan};
+use crate::imaging::codecs::{jpeg12, rle};
+use crate::imaging::{ImagingError, scan};
 
 /// The DICOM pre-scan: splits the container (meta group, inflating a deflated data set) and
 /// walks every element header of the data set, as `index_dicom` and `render_dicom` do before

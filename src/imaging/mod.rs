@@ -16,14 +16,11 @@
 //!
 //! Previews are not of diagnostic quality: they are 8-bit, resized, and may be lossy.
 
+pub(crate) mod codecs; // pub(crate) for crate::fuzzing
 mod dicom_meta;
-pub(crate) mod jpeg12; // pub(crate) for crate::fuzzing
-#[doc(hidden)] // public for tests/corpus.rs, which compares decoded samples with twin files
-pub mod jpegls;
 mod palette;
 mod photo;
 mod render;
-pub(crate) mod rle; // pub(crate) for crate::fuzzing
 pub(crate) mod scan; // pub(crate) for crate::fuzzing
 mod watermark;
 mod window;
@@ -31,6 +28,8 @@ mod window;
 #[cfg(test)]
 mod tests;
 
+#[doc(hidden)] // public for tests/corpus.rs, which compares decoded samples with twin files
+pub use codecs::jpegls;
 pub use dicom_meta::{index_dicom, index_dicom_within, is_dicom};
 pub use photo::render_image;
 pub use render::render_dicom;

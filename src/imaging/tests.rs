@@ -848,7 +848,10 @@ fn a_compressed_frame_larger_than_its_header_says_is_refused() {
     jpeg.extend_from_slice(&60000u16.to_be_bytes());
     jpeg.extend_from_slice(&60000u16.to_be_bytes());
     jpeg.extend_from_slice(&[0x01, 0x01, 0x11, 0x00, 0xFF, 0xD9]);
-    assert_eq!(render::codestream_dimensions(&jpeg), Some((60000, 60000)));
+    assert_eq!(
+        render::frames::codestream_dimensions(&jpeg),
+        Some((60000, 60000))
+    );
     let bytes = Fx::mono8(16, 16, Vec::new())
         .encapsulated(vec![jpeg])
         .file(JPEG_BASELINE);

@@ -50,7 +50,7 @@ macro_rules! fixture {
     ($name:literal, $w:expr, $h:expr, $c:expr, $bits:expr, $maxval:expr, $near:expr) => {
         Fixture {
             name: $name,
-            bytes: include_bytes!(concat!("../../../fixtures/jpegls/", $name, ".jls")),
+            bytes: include_bytes!(concat!("../../../../fixtures/jpegls/", $name, ".jls")),
             width: $w,
             height: $h,
             components: $c,

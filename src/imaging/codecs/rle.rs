@@ -11,7 +11,7 @@
 //! only allocation is the output of rows × columns × samples × bytes, which the caller has
 //! already checked against the limits.
 
-use super::ImagingError;
+use crate::imaging::ImagingError;
 
 /// Size of the RLE header: the segment count and 15 offsets.
 const HEADER_LEN: usize = 64;

@@ -4,10 +4,10 @@
 use super::{Colour, decode, frame_header};
 use crate::imaging::ImagingError;
 
-const Q90: &[u8] = include_bytes!("../../../fixtures/jpeg12/gradient-q90.jpg");
-const Q90_TXT: &str = include_str!("../../../fixtures/jpeg12/gradient-q90.txt");
-const RESTART: &[u8] = include_bytes!("../../../fixtures/jpeg12/gradient-q90-restart.jpg");
-const RESTART_TXT: &str = include_str!("../../../fixtures/jpeg12/gradient-q90-restart.txt");
+const Q90: &[u8] = include_bytes!("../../../../fixtures/jpeg12/gradient-q90.jpg");
+const Q90_TXT: &str = include_str!("../../../../fixtures/jpeg12/gradient-q90.txt");
+const RESTART: &[u8] = include_bytes!("../../../../fixtures/jpeg12/gradient-q90-restart.jpg");
+const RESTART_TXT: &str = include_str!("../../../../fixtures/jpeg12/gradient-q90-restart.txt");
 const LIMIT: u64 = 1 << 20;
 
 /// The source image, as the script computes it: a gradient with a sharp edge at column 20.

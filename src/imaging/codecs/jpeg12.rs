@@ -13,7 +13,7 @@
 //! data is an error (libjpeg would pad it with zeros), and every loop advances through the data
 //! or is bounded by the block count.
 
-use super::ImagingError;
+use crate::imaging::ImagingError;
 
 mod entropy;
 mod idct;
