@@ -14,6 +14,7 @@ mod openapi;
 mod ops;
 mod pages;
 mod partners;
+mod preview_query;
 pub mod problem;
 pub mod rate_limit;
 mod receipt;
