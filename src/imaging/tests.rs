@@ -1515,7 +1515,48 @@ fn a_value_of_undefined_length_that_is_not_a_sequence_is_malformed_not_4_gib() {
     let bytes = include_bytes!(
         "../../fuzz/regressions/dicom_index/oom-ab275889eb0fe5f9649d1c9cf7a4313f1aa0787e"
     );
+    // Refused before it reaches (0049,1001): an earlier US element of 173 bytes breaks the rule
+    // of whole values.
     match index_dicom(bytes) {
+        Err(ImagingError::Malformed { reason }) => {
+            assert!(
+                reason.contains("(0049,1001) has undefined length")
+                    || reason.contains("(0043,1021) at offset 682 declares 173 bytes"),
+                "{reason}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_fixed_size_value_of_a_length_that_is_no_whole_number_of_values_is_malformed_not_4_gib() {
+    // Found by the intake fuzz target: an RT plan (implicit VR LE) with a (0000,0000) UL of 6
+    // bytes; dicom-rs read one UL, went on two bytes early, and allocated up to 4 GiB.
+    let input = include_bytes!(
+        "../../fuzz/regressions/dicom_index/intake-oom-1e3d60d42a5601d96d13291b8691d017a199e38b"
+    );
+    // The intake target's first byte picks the field and extension; the file is the rest.
+    match index_dicom(&input[1..]) {
+        Err(ImagingError::Malformed { reason }) => {
+            assert!(
+                reason.contains("(0000,0000)") && reason.contains("not a whole number"),
+                "{reason}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn only_sequences_may_have_undefined_length() {
+    // (0049,1001) SV of undefined length, as the dicom_index fuzz target found it in a CT (the
+    // input kept in fuzz/regressions is now refused earlier, for another element).
+    let mut data = vec![0x49, 0x00, 0x01, 0x10, b'S', b'V', 0, 0];
+    data.extend_from_slice(&0xFFFF_FFFF_u32.to_le_bytes());
+    data.extend_from_slice(&[0; 16]);
+    let explicit = super::scan::Encoding::for_ts("1.2.840.10008.1.2.1");
+    match super::scan::scan_dataset(&data, explicit) {
         Err(ImagingError::Malformed { reason }) => {
             assert!(
                 reason.contains("(0049,1001) has undefined length"),
@@ -1523,5 +1564,29 @@ fn a_value_of_undefined_length_that_is_not_a_sequence_is_malformed_not_4_gib() {
             );
         }
         other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn headers_on_which_dicom_rs_spent_seconds_and_a_gib_are_malformed() {
+    // Found by the dicom_index fuzz target (12 s and 1.28 GB each): a meta group element whose VR
+    // became SL with 10 bytes; dicom-rs read two values and went on two bytes early.
+    for input in [
+        &include_bytes!(
+            "../../fuzz/regressions/dicom_index/slow-unit-1e916f4f51f43ce1ccfb35db1e7cad2821bd095e"
+        )[..],
+        &include_bytes!(
+            "../../fuzz/regressions/dicom_index/slow-unit-b2438da861d86b0b9d30387c29ac43e6f8d0a5b8"
+        )[..],
+        &include_bytes!(
+            "../../fuzz/regressions/dicom_index/slow-unit-c6790e0c3d89726e23381cbb7120ad7f3399173a"
+        )[..],
+    ] {
+        match index_dicom(input) {
+            Err(ImagingError::Malformed { reason }) => {
+                assert!(reason.contains("not a whole number"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -440,3 +440,18 @@ async fn a_bad_email_is_refused_as_it_arrives_before_the_files_after_it_are_read
     assert!(text.contains("\"field\":\"email\""), "{text}");
     app.assert_nothing_stored().await;
 }
+
+#[tokio::test]
+async fn a_dicom_whose_lengths_split_its_values_is_refused_before_dicom_rs_allocates_for_it() {
+    let app = TestApp::spawn().await;
+    // Found by the intake fuzz target: 2,425 bytes (the target's first byte picks the field) on
+    // which indexing took 4.2 GB and 17 s; a (0000,0000) UL of 6 bytes.
+    let input = include_bytes!(
+        "../../fuzz/regressions/dicom_index/intake-oom-1e3d60d42a5601d96d13291b8691d017a199e38b"
+    );
+    let form = imaging_form().part("image", file("plan.dcm", input[1..].to_vec()));
+    let body = assert_problem(app.post_request(form).await, 422, "image-rejected").await;
+    assert_eq!(body["filename"], "plan.dcm");
+    assert_eq!(body["reason"], "header does not parse", "{body}");
+    app.assert_nothing_stored().await;
+}

@@ -110,6 +110,18 @@ pub(super) fn walk(
                         end.saturating_sub(value_start)
                     )
                 })?;
+            if let Some(size) = fixed_value_size(h.group, h.element, h.vr)
+                && !(h.len as usize).is_multiple_of(size)
+            {
+                // dicom-rs reads such a value in whole numbers and goes on from where that
+                // leaves it, inside the next element: a length read there made it allocate up to
+                // 4 GiB for a 2,425-byte file (found by the intake fuzz target).
+                return Err(format!(
+                    "element ({:04X},{:04X}) at offset {pos} declares {} bytes, not a whole number \
+                     of its {size}-byte values",
+                    h.group, h.element, h.len
+                ));
+            }
             // Implicit VR: a value that starts with an item tag is taken for a sequence.
             let is_sequence = h.vr == Some(*b"SQ")
                 || (h.vr.is_none()
@@ -203,5 +215,28 @@ pub(super) fn walk_fragments(
                 ));
             }
         }
+    }
+}
+
+/// The size of one value of a binary VR that holds whole numbers of fixed-size values (`US`,
+/// `UL`, `FD`, `OW`, …): the element's own VR, or in implicit VR the dictionary's. `None` for text,
+/// bytes (`OB`, `UN`) and tags the dictionary does not know.
+fn fixed_value_size(group: u16, element: u16, vr: Option<[u8; 2]>) -> Option<usize> {
+    use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry, VirtualVr};
+    let vr = if let Some(vr) = vr {
+        vr
+    } else {
+        let dictionary = dicom_dictionary_std::StandardDataDictionary;
+        match dictionary.by_tag(dicom_core::Tag(group, element))?.vr() {
+            VirtualVr::Exact(vr) => vr.to_bytes(),
+            VirtualVr::Xs => *b"US",
+            _ => return None,
+        }
+    };
+    match &vr {
+        b"US" | b"SS" | b"OW" => Some(2),
+        b"UL" | b"SL" | b"FL" | b"AT" | b"OL" | b"OF" => Some(4),
+        b"FD" | b"SV" | b"UV" | b"OD" | b"OV" => Some(8),
+        _ => None,
     }
 }
