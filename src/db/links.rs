@@ -67,14 +67,6 @@ pub trait LinkRepository: Send + Sync {
         expires_at: DateTime<Utc>,
     ) -> Result<(), DbError>;
 
-    /// Whether a session with this hash exists for this link and has not expired.
-    async fn link_session_valid(
-        &self,
-        token_hash: &str,
-        link: LinkId,
-        now: DateTime<Utc>,
-    ) -> Result<bool, DbError>;
-
     /// The link of a live session (`token_hash` of `link`, not expired at `now`), in one query:
     /// what a request with a session needs before anything else is read.
     async fn link_of_session(
@@ -322,25 +314,6 @@ impl LinkRepository for SqlRepository {
                 .await?;
         });
         Ok(())
-    }
-
-    async fn link_session_valid(
-        &self,
-        token_hash: &str,
-        link: LinkId,
-        now: DateTime<Utc>,
-    ) -> Result<bool, DbError> {
-        with_pool!(self, p => {
-            let row = sqlx::query(
-                "SELECT 1 AS ok FROM link_sessions WHERE token_hash = $1 AND link_id = $2 AND expires_at > $3",
-            )
-            .bind(token_hash)
-            .bind(link.to_string())
-            .bind(timestamp_text(now))
-            .fetch_optional(p)
-            .await?;
-            Ok(row.is_some())
-        })
     }
 
     async fn link_of_session(
