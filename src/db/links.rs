@@ -322,15 +322,10 @@ impl LinkRepository for SqlRepository {
         link: LinkId,
         now: DateTime<Utc>,
     ) -> Result<Option<LinkRecord>, DbError> {
-        let columns = LINK_COLUMNS
-            .split(", ")
-            .map(|c| format!("l.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ");
         with_pool!(self, p => {
             let row = sqlx::query(&format!(
-                "SELECT {columns} FROM link_sessions s JOIN links l ON l.id = s.link_id \
-                 WHERE s.token_hash = $1 AND s.link_id = $2 AND s.expires_at > $3"
+                "SELECT {LINK_COLUMNS} FROM links WHERE id = $2 AND EXISTS \
+                 (SELECT 1 FROM link_sessions WHERE token_hash = $1 AND link_id = $2 AND expires_at > $3)"
             ))
             .bind(token_hash)
             .bind(link.to_string())
